@@ -1,0 +1,45 @@
+"""The ASGI application: wiring of settings, storage and routes, and its start-up/shut-down."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from fhir_server import __version__
+from fhir_server.api import errors, health
+from fhir_server.api.fhir_endpoint import fhir_endpoint
+from fhir_server.config import Settings
+from fhir_server.definitions import resource_types
+from fhir_server.storage import Database, ResourceStore
+
+log = logging.getLogger(__name__)
+
+FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The FHIR server application for `settings` (which must name the MongoDB to use)."""
+    if not settings.mongodb_uri:
+        raise ValueError("create_app needs settings.mongodb_uri; `fhir-server serve` starts the embedded one")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(settings.mongodb_uri, settings.database_name, timeout_ms=settings.db_timeout_ms,
+                            transaction_attempts=settings.transaction_attempts)
+        await database.ensure_indexes(list(resource_types()), lambda _type: [])
+        app.state.settings = settings
+        app.state.database = database
+        app.state.store = ResourceStore(database)
+        log.info("FHIR server ready (database '%s')", settings.database_name)
+        yield
+        await database.close()
+
+    app = FastAPI(title="MedicalCycle FHIR", version=__version__, lifespan=lifespan,
+                  docs_url="/_docs", redoc_url=None, openapi_url="/_openapi.json")
+    errors.install(app)
+    app.include_router(health.router)
+    app.add_api_route("/{path:path}", fhir_endpoint, methods=FHIR_METHODS, include_in_schema=False)
+    return app

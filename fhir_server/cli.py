@@ -1,0 +1,62 @@
+"""The `fhir-server` command: `serve` and the operator commands.
+
+`fhir-server serve [--host 127.0.0.1] [--port 8080] [--data-dir ./fhir-data]` runs the server;
+without `MONGODB_URI` it first starts the embedded SecantusDB and stops it on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+log = logging.getLogger("fhir_server")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from fhir_server.app import create_app
+    from fhir_server.config import Settings
+    from fhir_server.storage.embedded import EmbeddedDatabase, EmbeddedDatabaseError
+
+    overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
+    settings = Settings.from_env(**overrides)
+    embedded = None
+    if settings.mongodb_uri:
+        log.info("using the MongoDB named by MONGODB_URI")
+    else:
+        log.info("MONGODB_URI is not set: starting the embedded SecantusDB database in %s", settings.data_dir)
+        embedded = EmbeddedDatabase(settings.data_dir)
+        try:
+            settings = replace(settings, mongodb_uri=embedded.start())
+        except EmbeddedDatabaseError as error:
+            log.error("%s", error)
+            return 1
+    try:
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True,
+                    log_config=None, access_log=False)
+    finally:
+        if embedded:
+            embedded.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fhir-server", description="MedicalCycle FHIR R4 server")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the FHIR server")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    serve.add_argument("--data-dir", help="embedded database directory (default ./fhir-data, env FHIR_DATA_DIR)")
+    serve.set_defaults(run=_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `fhir-server` console script."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.run(args)

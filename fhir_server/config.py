@@ -1,0 +1,56 @@
+"""Server settings, read from the environment (and overridden by `fhir-server serve` flags).
+
+Every environment variable the server reads is listed here and in `docs/configuration.md`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the application needs to know at start-up."""
+
+    mongodb_uri: str | None = None
+    """`MONGODB_URI`: an external MongoDB; when unset the embedded SecantusDB is used."""
+    database_name: str = "fhir"
+    """`FHIR_DATABASE`: the MongoDB database holding all collections."""
+    base_url: str | None = None
+    """`FHIR_BASE_URL`: public base URL for Location headers and Bundle links (else from Host)."""
+    data_dir: Path = field(default_factory=lambda: Path("fhir-data"))
+    """`FHIR_DATA_DIR` / `--data-dir`: where the embedded database keeps its files."""
+    max_body_bytes: int = 16 * 1024 * 1024
+    """`FHIR_MAX_BODY_BYTES`: larger request bodies get 413."""
+    default_page_size: int = 50
+    """`FHIR_DEFAULT_COUNT`: page size when `_count` is absent."""
+    max_page_size: int = 1000
+    """`FHIR_MAX_COUNT`: upper bound for `_count`."""
+    db_timeout_ms: int = 5000
+    """`FHIR_DB_TIMEOUT_MS`: how long to wait for the database before answering 503."""
+    transaction_attempts: int = 8
+    """`FHIR_TRANSACTION_ATTEMPTS`: bounded retries of a write on transient conflicts."""
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Settings from environment variables, with explicit overrides winning."""
+        defaults = cls()
+        settings = cls(
+            mongodb_uri=os.environ.get("MONGODB_URI") or None,
+            database_name=os.environ.get("FHIR_DATABASE", defaults.database_name),
+            base_url=(os.environ.get("FHIR_BASE_URL") or "").rstrip("/") or None,
+            data_dir=Path(os.environ.get("FHIR_DATA_DIR", str(defaults.data_dir))),
+            max_body_bytes=_int_env("FHIR_MAX_BODY_BYTES", defaults.max_body_bytes),
+            default_page_size=_int_env("FHIR_DEFAULT_COUNT", defaults.default_page_size),
+            max_page_size=_int_env("FHIR_MAX_COUNT", defaults.max_page_size),
+            db_timeout_ms=_int_env("FHIR_DB_TIMEOUT_MS", defaults.db_timeout_ms),
+            transaction_attempts=_int_env("FHIR_TRANSACTION_ATTEMPTS", defaults.transaction_attempts),
+        )
+        return replace(settings, **overrides)

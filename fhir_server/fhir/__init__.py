@@ -1,0 +1,1 @@
+"""FHIR building blocks used by every layer: errors as OperationOutcomes, ids, instants."""

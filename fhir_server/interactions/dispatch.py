@@ -1,0 +1,75 @@
+"""The single entry point for performing a FHIR interaction.
+
+Routes the request, refuses what the type does not allow, runs writes in a transaction (unless
+the caller, a transaction Bundle, already holds one), applies `Prefer: return=` to write results
+and turns every failure into an OperationOutcome response: no exception escapes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+# Importing the interaction modules registers their handlers.
+from fhir_server.interactions import (  # noqa: F401
+    capabilities,
+    create,
+    delete,
+    history,
+    patch,
+    read,
+    update,
+)
+from fhir_server.fhir.outcome import FhirError, information
+from fhir_server.interactions.model import Context, FhirRequest, FhirResponse
+from fhir_server.interactions.registry import HANDLERS, allowed
+from fhir_server.interactions.routing import parse_route
+from fhir_server.storage import UNAVAILABLE_ERRORS
+from fhir_server.storage.database import WriteConflict
+from fhir_server.storage.repository import VersionMismatch
+
+log = logging.getLogger(__name__)
+
+
+async def perform(ctx: Context, req: FhirRequest) -> FhirResponse:
+    """Perform `req`; failures come back as responses carrying an OperationOutcome."""
+    try:
+        route = parse_route(req.method, req.path)
+        entry = HANDLERS.get(route.interaction)
+        if entry is None:
+            raise FhirError(501, "not-supported", f"The '{route.interaction}' interaction is not implemented")
+        if route.type and not allowed(route.type, route.interaction):
+            raise FhirError(405, "not-supported",
+                            f"{route.type} resources are written only by the server; "
+                            "over the API they are read-only")
+        if entry.writes and ctx.session is None:
+            response = await ctx.database.transaction(
+                lambda session: entry.handler(ctx.in_session(session), req, route))
+        else:
+            response = await entry.handler(ctx, req, route)
+        return _apply_prefer(req, response) if entry.writes else response
+    except FhirError as error:
+        return error_response(error)
+    except VersionMismatch as mismatch:
+        return error_response(FhirError(412, "conflict", f"Version conflict: {mismatch}"))
+    except WriteConflict as conflict:
+        return error_response(FhirError(409, "conflict", f"{conflict}; retry the request"))
+    except UNAVAILABLE_ERRORS as unavailable:
+        log.warning("database unavailable: %s", unavailable)
+        return error_response(FhirError(503, "transient", "The database is unavailable; nothing was changed"))
+
+
+def error_response(error: FhirError) -> FhirResponse:
+    return FhirResponse(error.status, error.outcome, dict(error.headers))
+
+
+def _apply_prefer(req: FhirRequest, response: FhirResponse) -> FhirResponse:
+    """`Prefer: return=minimal | representation | OperationOutcome` on a successful write."""
+    preference = req.prefer("return")
+    if response.status >= 300 or preference in (None, "representation"):
+        return response
+    if preference == "minimal":
+        response.resource = None
+    elif preference == "OperationOutcome":
+        response.resource = information(f"{req.method} {req.path}: {response.status}")
+        response.status = 200 if response.status == 204 else response.status
+    return response

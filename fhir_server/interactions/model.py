@@ -1,0 +1,78 @@
+"""The values interactions exchange: requests, responses, the parsed route and the context."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from fhir_server.config import Settings
+from fhir_server.storage import Database, ResourceStore, Session, Version
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FhirRequest:
+    """One FHIR interaction request, from HTTP or from a Bundle entry."""
+
+    method: str
+    path: str
+    """Relative to the base, without leading slash or query: `Patient/123/_history/2`."""
+    params: list[tuple[str, str]] = field(default_factory=list)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Lower-case names: `if-match`, `if-none-match`, `if-none-exist`, `if-modified-since`, `prefer`."""
+    body: Any = None
+    """The parsed JSON body: a resource, or a JSON Patch operation list."""
+
+    def param(self, name: str) -> str | None:
+        """The last value of a query parameter (result parameters may be repeated by clients)."""
+        values = [v for k, v in self.params if k == name]
+        return values[-1] if values else None
+
+    def prefer(self, key: str) -> str | None:
+        """A token of the `Prefer` header, e.g. `return` -> `minimal`."""
+        for part in self.headers.get("prefer", "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name.strip().lower() == key:
+                return value.strip().strip('"')
+        return None
+
+
+@dataclass
+class FhirResponse:
+    """The outcome of an interaction: HTTP status, body resource, headers and the version touched."""
+
+    status: int
+    resource: Json | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    version: Version | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """What a request path names: interaction code plus type, id, version, operation, compartment."""
+
+    interaction: str
+    type: str | None = None
+    id: str | None = None
+    vid: str | None = None
+    operation: str | None = None
+    compartment: str | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What an interaction may use: settings, storage, the public base URL and the open session."""
+
+    settings: Settings
+    database: Database
+    store: ResourceStore
+    base_url: str
+    session: Session | None = None
+
+    def in_session(self, session: Session) -> Context:
+        return replace(self, session=session)
+
+    def url(self, *parts: str) -> str:
+        return "/".join([self.base_url, *parts])

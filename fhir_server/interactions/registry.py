@@ -1,0 +1,43 @@
+"""The table of implemented interactions: code -> handler, filled by each interaction module.
+
+The CapabilityStatement is generated from this table, so it lists exactly what is implemented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Route
+
+Handler = Callable[[Context, FhirRequest, Route], Awaitable[FhirResponse]]
+
+# Resource types only the server writes; over REST they are read and searched.
+SERVER_WRITTEN_TYPES = frozenset({"AuditEvent"})
+
+
+@dataclass(frozen=True)
+class Interaction:
+    code: str
+    handler: Handler
+    writes: bool
+
+
+HANDLERS: dict[str, Interaction] = {}
+
+
+def interaction(*codes: str, writes: bool = False) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of the interaction `codes`."""
+
+    def register(handler: Handler) -> Handler:
+        for code in codes:
+            HANDLERS[code] = Interaction(code, handler, writes)
+        return handler
+
+    return register
+
+
+def allowed(resource_type: str, code: str) -> bool:
+    """Whether `code` may be performed on `resource_type` over the API."""
+    interaction_ = HANDLERS.get(code)
+    return interaction_ is not None and not (interaction_.writes and resource_type in SERVER_WRITTEN_TYPES)

@@ -1,0 +1,73 @@
+"""Pieces shared by interactions: accepting a request body, version preconditions, response headers."""
+
+from __future__ import annotations
+
+from email.utils import parsedate_to_datetime
+
+from fhir_server.fhir.outcome import FhirError, bad_request
+from fhir_server.fhir.primitives import format_http_date
+from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Json
+from fhir_server.storage import Version
+from fhir_server.validation import validate_resource
+
+
+def etag(vid: int) -> str:
+    return f'W/"{vid}"'
+
+
+def version_headers(ctx: Context, version: Version) -> dict[str, str]:
+    """ETag, Last-Modified and the version-specific Location of a stored version."""
+    return {
+        "ETag": etag(version.vid),
+        "Last-Modified": format_http_date(version.ts),
+        "Location": ctx.url(version.type, version.id, "_history", str(version.vid)),
+    }
+
+
+def version_response(ctx: Context, status: int, version: Version) -> FhirResponse:
+    return FhirResponse(status, version.resource, version_headers(ctx, version), version)
+
+
+def accept_resource(body: object, resource_type: str) -> Json:
+    """The request body as a structurally valid resource of `resource_type`, else 400."""
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a FHIR resource (a JSON object)")
+    if body.get("resourceType") != resource_type:
+        raise bad_request(
+            f"resourceType '{body.get('resourceType')}' does not match the URL's type '{resource_type}'",
+            "resourceType")
+    check_valid(body, 400)
+    return body
+
+
+def check_valid(resource: Json, status: int) -> None:
+    """Raise `status` with one issue per structural problem of `resource`."""
+    issues = [i for i in validate_resource(resource) if i.severity in ("error", "fatal")]
+    if issues:
+        raise FhirError(status, issues[0].code, issues[0].diagnostics, issues=list(issues))
+
+
+def parse_version_tag(value: str, header: str) -> int:
+    """`W/"3"`, `"3"` or `3` as the integer version; 400 when malformed."""
+    tag = value.strip()
+    tag = tag[2:] if tag.startswith("W/") else tag
+    tag = tag.strip('"')
+    if not tag.isdigit():
+        raise bad_request(f"Malformed {header} header '{value}': expected W/\"<versionId>\"")
+    return int(tag)
+
+
+def not_modified(req: FhirRequest, version: Version) -> bool:
+    """Whether `If-None-Match` / `If-Modified-Since` let the server answer 304."""
+    if_none_match = req.headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = [t.strip() for t in if_none_match.split(",")]
+        return "*" in tags or any(parse_version_tag(t, "If-None-Match") == version.vid for t in tags)
+    if_modified_since = req.headers.get("if-modified-since")
+    if if_modified_since:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False  # RFC 9110: an invalid date is ignored
+        return since.tzinfo is not None and version.ts.replace(microsecond=0) <= since
+    return False
