@@ -73,7 +73,6 @@ class Database:
     async def ensure_indexes(self, resource_types: list[str], extra: Callable[[str], list[IndexModel]]) -> None:
         """Create the history indexes and, per resource type, those `extra` asks for."""
         await self.history.create_indexes([
-            IndexModel([("t", ASCENDING), ("i", ASCENDING), ("v", DESCENDING)], name="instance"),
             IndexModel([("t", ASCENDING), ("ts", DESCENDING), ("_id", DESCENDING)], name="type"),
             IndexModel([("ts", DESCENDING), ("_id", DESCENDING)], name="system"),
         ])

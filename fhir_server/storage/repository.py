@@ -4,8 +4,10 @@ Collections (details in `docs/storage.md`):
 - one per resource type, named like the type, holding the current version of each resource:
   `{_id: id, vid: int, ts: datetime, res: {...}, sp: {...search index...}}`, or for a deleted
   resource the tombstone `{_id, vid, ts, del: true}`;
-- `history`, every version: `{_id: "Type/id/vid", t, i, v, ts, m: method, res?, end?}` where
-  `end` is when the version stopped being current (for `_at`).
+- `history`, one entry per version: `{_id: "Type/id/vid", t, i, v, ts, m: method, res?, end?}`.
+  The entry of the current version is a stub without `res` (the resource is in the type's
+  collection); when a version is superseded its entry receives `res` and `end`, the time it
+  stopped being current (for `_at`). A create thus writes the resource once.
 
 Writes take the caller's session: every change of a resource and its history is one MongoDB
 transaction, and a transaction Bundle is one transaction around many of them.
@@ -15,10 +17,13 @@ read at the start of the transaction; a racing writer makes the transaction retr
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
+
+from pymongo import ReturnDocument
 
 from fhir_server.fhir.primitives import format_instant, new_id, now
 from fhir_server.storage.database import Database, Session, WriteConflict
@@ -61,6 +66,14 @@ def _from_history(doc: Json) -> Version:
     return Version(doc["t"], doc["i"], doc["v"], doc["ts"], doc.get("res"), doc["m"])
 
 
+def _is_current_stub(doc: Json) -> bool:
+    return "res" not in doc and doc["m"] != "DELETE"
+
+
+def _history_id(resource_type: str, resource_id: str, vid: int) -> str:
+    return f"{resource_type}/{resource_id}/{vid}"
+
+
 def _stamp(resource: Json, resource_id: str, vid: int, ts: datetime) -> Json:
     """A copy of `resource` with the server-owned id and meta.versionId/lastUpdated."""
     meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
@@ -85,13 +98,15 @@ class ResourceStore:
 
     async def read_version(self, resource_type: str, resource_id: str, vid: int,
                            session: Session | None = None) -> Version | None:
-        doc = await self.database.history.find_one({"_id": f"{resource_type}/{resource_id}/{vid}"}, session=session)
-        return _from_history(doc) if doc else None
+        doc = await self.database.history.find_one({"_id": _history_id(resource_type, resource_id, vid)},
+                                                   session=session)
+        if doc is None:
+            return None
+        return (await self._with_resources([doc], session))[0]
 
     async def create(self, session: Session, resource_type: str, resource: Json) -> Version:
         """Store `resource` as version 1 under a new server-assigned id."""
-        resource_id = new_id()
-        return await self._write(session, resource_type, resource_id, resource, None, "POST")
+        return await self._write(session, resource_type, new_id(), resource, None, "POST")
 
     async def update(self, session: Session, resource_type: str, resource_id: str, resource: Json,
                      *, method: str = "PUT", if_match: int | None = None) -> tuple[Version, bool]:
@@ -122,10 +137,12 @@ class ResourceStore:
         older than it, or with `backwards` just newer. Appends never shift a page boundary.
         """
         query: Json = {}
-        if resource_type:
-            query["t"] = resource_type
         if resource_id:
-            query["i"] = resource_id
+            # A range on _id ("Type/id/" up to "Type/id0") finds one resource's versions.
+            prefix = f"{resource_type}/{resource_id}/"
+            query["_id"] = {"$gte": prefix, "$lt": prefix[:-1] + "0"}
+        elif resource_type:
+            query["t"] = resource_type
         if since:
             query["ts"] = {"$gte": since}
         if at:
@@ -138,11 +155,12 @@ class ResourceStore:
             query = {"$and": [query, {"$or": [{"ts": {beyond: ts}}, {"ts": ts, "_id": {beyond: last_id}}]}]}
         cursor = self.database.history.find(query).sort([("ts", order), ("_id", order)]).limit(count + 1)
         docs = await cursor.to_list(length=count + 1)
-        versions = [_from_history(d) for d in docs[:count]]
+        versions = await self._with_resources(docs[:count], None)
         return HistoryPage(versions[::-1] if backwards else versions, len(docs) > count)
 
     async def count_history(self, resource_type: str, resource_id: str) -> int:
-        return await self.database.history.count_documents({"t": resource_type, "i": resource_id})
+        prefix = f"{resource_type}/{resource_id}/"
+        return await self.database.history.count_documents({"_id": {"$gte": prefix, "$lt": prefix[:-1] + "0"}})
 
     async def find(self, resource_type: str, query: Json, limit: int,
                    session: Session | None = None) -> list[Version]:
@@ -150,6 +168,30 @@ class ResourceStore:
         cursor = self.database.resources(resource_type).find(
             {"$and": [query, {"del": {"$ne": True}}]}, _CURRENT_PROJECTION, session=session).limit(limit)
         return [_from_current(resource_type, d) for d in await cursor.to_list(length=limit)]
+
+    async def _with_resources(self, docs: list[Json], session: Session | None) -> list[Version]:
+        """History entries as versions, filling the current versions' stubs from the type collections."""
+        stubs: dict[str, list[str]] = defaultdict(list)
+        for doc in docs:
+            if _is_current_stub(doc):
+                stubs[doc["t"]].append(doc["i"])
+        current: dict[tuple[str, str], Json] = {}
+        for resource_type, ids in stubs.items():
+            cursor = self.database.resources(resource_type).find({"_id": {"$in": ids}}, {"vid": 1, "res": 1},
+                                                                 session=session)
+            current.update(((resource_type, d["_id"]), d) for d in await cursor.to_list(length=None))
+        versions = []
+        for doc in docs:
+            version = _from_history(doc)
+            if _is_current_stub(doc):
+                holder = current.get((doc["t"], doc["i"]))
+                if holder is not None and holder["vid"] == doc["v"]:
+                    version = replace(version, resource=holder["res"])
+                else:  # superseded since the history query: its entry now holds the resource
+                    version = _from_history(await self.database.history.find_one({"_id": doc["_id"]},
+                                                                                 session=session))
+            versions.append(version)
+        return versions
 
     async def _current_meta(self, session: Session, resource_type: str, resource_id: str) -> Json | None:
         return await self.database.resources(resource_type).find_one(
@@ -163,25 +205,29 @@ class ResourceStore:
             # Keep lastUpdated strictly increasing per resource, so history order is version order.
             ts = current["ts"] + timedelta(milliseconds=1)
         collection = self.database.resources(resource_type)
-        history: Json = {"_id": f"{resource_type}/{resource_id}/{vid}", "t": resource_type,
-                         "i": resource_id, "v": vid, "ts": ts, "m": method}
         if resource is None:
             document: Json = {"_id": resource_id, "vid": vid, "ts": ts, "del": True}
         else:
             resource = _stamp(resource, resource_id, vid, ts)
             document = {"_id": resource_id, "vid": vid, "ts": ts, "res": resource,
                         "sp": self.indexer(resource_type, resource)}
-            history["res"] = resource
         if current is None:
             await collection.insert_one(document, session=session)
         else:
-            replaced = await collection.replace_one({"_id": resource_id, "vid": current["vid"]}, document,
-                                                   session=session)
-            if replaced.matched_count != 1:
+            previous = await collection.find_one_and_replace(
+                {"_id": resource_id, "vid": current["vid"]}, document, projection={"res": 1},
+                return_document=ReturnDocument.BEFORE, session=session)
+            if previous is None:
                 raise WriteConflict(f"{resource_type}/{resource_id} changed concurrently")
+            superseded: Json = {"end": ts}
+            if "res" in previous:
+                superseded["res"] = previous["res"]
             await self.database.history.update_one(
-                {"_id": f"{resource_type}/{resource_id}/{current['vid']}"}, {"$set": {"end": ts}}, session=session)
-        await self.database.history.insert_one(history, session=session)
+                {"_id": _history_id(resource_type, resource_id, current["vid"])}, {"$set": superseded},
+                session=session)
+        await self.database.history.insert_one(
+            {"_id": _history_id(resource_type, resource_id, vid), "t": resource_type, "i": resource_id,
+             "v": vid, "ts": ts, "m": method}, session=session)
         return Version(resource_type, resource_id, vid, ts, resource, method)
 
 

@@ -1,0 +1,93 @@
+"""CRUD benchmark: N creates then N reads over HTTP against the same work done with the driver.
+
+    python -m bench.crud [-n 2000] [--concurrency 16] [--url URL --mongodb-uri URI]
+
+Without --url it starts `fhir-server serve` on a temporary embedded database. The driver baseline
+inserts the same resources into a scratch collection of the same database and reads them back by
+_id with the same concurrency. The last line is the HTTP/driver ratio of elapsed time
+(targets: reads <= 1.5x, creates <= 2.5x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import uuid
+from pathlib import Path
+
+from pymongo import AsyncMongoClient
+
+from bench.harness import Timing, live_server, timed
+from bench.http_client import RawHttpClient
+
+EXAMPLE = json.loads((Path(__file__).parent / "data" / "patient.json").read_text())
+
+
+def make_patient(i: int) -> dict:
+    patient = copy.deepcopy(EXAMPLE)
+    patient["identifier"][0]["value"] = f"bench-{i}"
+    patient["name"][0]["family"] = f"Family{i}"
+    return patient
+
+
+async def http_phase(url: str, n: int, concurrency: int) -> tuple[Timing, Timing]:
+    ids: list[str] = [""] * n
+    headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+    client = RawHttpClient(url, concurrency)
+    bodies = [json.dumps(make_patient(i)).encode() for i in range(n)]
+
+    async def create(i: int) -> None:
+        reply = (await client.request("POST", "/Patient", bodies[i], headers)).check()
+        ids[i] = reply.headers["location"].split("/")[-3]
+
+    async def read(i: int) -> None:
+        (await client.request("GET", f"/Patient/{ids[i]}", headers=headers)).check()
+
+    try:
+        return (await timed("HTTP create", n, concurrency, create),
+                await timed("HTTP read", n, concurrency, read))
+    finally:
+        await client.close()
+
+
+async def driver_phase(uri: str, database: str, n: int, concurrency: int) -> tuple[Timing, Timing]:
+    client: AsyncMongoClient = AsyncMongoClient(uri, maxPoolSize=concurrency * 2)
+    collection = client[database][f"bench_{uuid.uuid4().hex[:8]}"]
+    documents = [{"_id": str(uuid.uuid4()), "vid": 1, "res": make_patient(i)} for i in range(n)]
+    try:
+        async def insert(i: int) -> None:
+            await collection.insert_one(documents[i])
+
+        async def find(i: int) -> None:
+            assert await collection.find_one({"_id": documents[i]["_id"]}, {"res": 1}) is not None
+
+        return (await timed("driver insert", n, concurrency, insert),
+                await timed("driver find by _id", n, concurrency, find))
+    finally:
+        await collection.drop()
+        await client.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=2000, help="resources to create and read (default 2000)")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--url", help="a running server (default: start fhir-server serve)")
+    parser.add_argument("--mongodb-uri", help="its database, for the driver baseline")
+    parser.add_argument("--database", default="fhir")
+    args = parser.parse_args()
+    with live_server(args.url, args.mongodb_uri, args.database) as server:
+        await driver_phase(server.mongodb_uri, server.database, min(args.n, 200), args.concurrency)  # warm-up
+        http_create, http_read = await http_phase(server.url, args.n, args.concurrency)
+        driver_insert, driver_find = await driver_phase(server.mongodb_uri, server.database, args.n,
+                                                        args.concurrency)
+    for timing in (http_create, http_read, driver_insert, driver_find):
+        print(timing.line())
+    print(f"ratio HTTP/driver: create {http_create.seconds / driver_insert.seconds:.2f}x "
+          f"(target <= 2.5x), read {http_read.seconds / driver_find.seconds:.2f}x (target <= 1.5x)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
