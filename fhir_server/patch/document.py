@@ -1,0 +1,161 @@
+"""Reading a FHIRPath Patch document: a Parameters resource with one `operation` per change.
+
+Owns the shape rules of hl7.org/fhir/R4/fhirpatch.html (which parts each operation type takes,
+their types, FHIRPath syntax) and reports breaking them as "invalid" `PatchError`s before
+anything is applied. Whether an operation fits the resource is decided when it is applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from fhir_server.patch.elements import is_primitive, type_for_suffix
+from fhir_server.patch.errors import invalid
+from fhir_server.patch.fields import Json
+from fhir_server.patch.locate import syntax_error
+
+# The parts each operation type takes; every one of them is required.
+OPERATION_PARTS = {
+    "add": frozenset({"path", "name", "value"}),
+    "insert": frozenset({"path", "index", "value"}),
+    "delete": frozenset({"path"}),
+    "replace": frozenset({"path", "value"}),
+    "move": frozenset({"path", "source", "destination"}),
+}
+_ALL_PARTS = frozenset({"type"}).union(*OPERATION_PARTS.values())
+_INTEGER_KEYS = ("valueInteger", "valueUnsignedInt", "valuePositiveInt")
+_NUMBER_TYPES = {"integer": int, "unsignedInt": int, "positiveInt": int, "decimal": int | float}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One checked `operation` parameter."""
+
+    type: str
+    path: str
+    where: str  # "Parameters.parameter[2]"
+    name: str | None = None
+    value: Json | None = None  # the `value` part: value[x], a resource, or nested parts
+    index: int | None = None
+    source: int | None = None
+    destination: int | None = None
+
+
+def read_operations(parameters: object) -> list[Operation]:
+    """The operations of a FHIRPath Patch document, in order."""
+    if not isinstance(parameters, dict) or parameters.get("resourceType") != "Parameters":
+        raise invalid("A FHIRPath Patch document must be a Parameters resource", "Parameters")
+    entries = parameters.get("parameter", [])
+    if not isinstance(entries, list):
+        raise invalid("parameter must be an array", "Parameters.parameter")
+    return [_read_operation(entry, f"Parameters.parameter[{number}]") for number, entry in enumerate(entries)]
+
+
+def _read_operation(entry: object, where: str) -> Operation:
+    if not isinstance(entry, dict) or entry.get("name") != "operation":
+        raise invalid("Every parameter must be named 'operation'", where)
+    parts = _parts_by_name(entry, where)
+    unknown = parts.keys() - _ALL_PARTS
+    if unknown:
+        raise invalid(f"Unknown part '{sorted(unknown)[0]}'", where)
+    if "type" not in parts:
+        raise invalid("The operation has no 'type' part", where)
+    kind = _primitive(parts["type"], ("valueCode", "valueString"), str)
+    if kind not in OPERATION_PARTS:
+        raise invalid(
+            f"Unknown operation type '{kind}' (expected one of {', '.join(OPERATION_PARTS)})", where
+        )
+    expected = OPERATION_PARTS[kind]
+    missing = expected - parts.keys()
+    if missing:
+        raise invalid(f"A {kind} operation needs a '{sorted(missing)[0]}' part", where)
+    extra = parts.keys() - expected - {"type"}
+    if extra:
+        raise invalid(f"A {kind} operation takes no '{sorted(extra)[0]}' part", where)
+    path = _primitive(parts["path"], ("valueString",), str)
+    problem = syntax_error(path)
+    if problem is not None:
+        raise invalid(f"Invalid FHIRPath '{path}': {problem}", parts["path"].where)
+    if "value" in parts:
+        _check_value(parts["value"].json, parts["value"].where)
+    numbers = {
+        name: _primitive(parts[name], _INTEGER_KEYS, int)
+        for name in ("index", "source", "destination")
+        if name in parts
+    }
+    for name, number in numbers.items():
+        if number < 0:
+            raise invalid(f"'{name}' must not be negative", parts[name].where)
+    return Operation(
+        type=kind,
+        path=path,
+        where=where,
+        name=_primitive(parts["name"], ("valueString",), str) if "name" in parts else None,
+        value=parts["value"].json if "value" in parts else None,
+        **numbers,
+    )
+
+
+class _Part(NamedTuple):
+    json: Json
+    where: str
+
+
+def _parts_by_name(entry: Json, where: str) -> dict[str, _Part]:
+    parts = entry.get("part")
+    if not isinstance(parts, list) or not parts:
+        raise invalid("The operation has no parts", where)
+    by_name: dict[str, _Part] = {}
+    for number, part in enumerate(parts):
+        name = part.get("name") if isinstance(part, dict) else None
+        if not isinstance(name, str):
+            raise invalid("Every part needs a name", f"{where}.part[{number}]")
+        if name in by_name:
+            raise invalid(f"Part '{name}' is given twice", f"{where}.part[{number}]")
+        by_name[name] = _Part(part, f"{where}.part[{number}]")
+    return by_name
+
+
+def _primitive(part: _Part, keys: tuple[str, ...], kind: type) -> Any:
+    present = [key for key in keys if key in part.json]
+    value = part.json[present[0]] if len(present) == 1 else None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise invalid(f"'{part.json['name']}' must be given as {' or '.join(keys)}", part.where)
+    return value
+
+
+def _check_value(part: Json, where: str) -> None:
+    """A value is exactly one of: a value[x] of a FHIR data type, a resource, nested parts."""
+    typed = [key for key in part if key.startswith("value")]
+    sources = len(typed) + ("resource" in part) + ("part" in part)
+    if sources != 1:
+        raise invalid("A value needs exactly one of value[x], resource or part", where)
+    if typed:
+        _check_typed(typed[0], part[typed[0]], where)
+    elif "resource" in part:
+        resource = part["resource"]
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            raise invalid("resource must be a resource", where)
+    elif not isinstance(part["part"], list) or not part["part"]:
+        raise invalid("part must be a non-empty array", where)
+    else:
+        for number, nested in enumerate(part["part"]):
+            inner = f"{where}.part[{number}]"
+            if not isinstance(nested, dict) or not isinstance(nested.get("name"), str):
+                raise invalid("Every part needs a name", inner)
+            _check_value(nested, inner)
+
+
+def _check_typed(key: str, value: object, where: str) -> None:
+    type_code = type_for_suffix(key.removeprefix("value"))
+    if type_code is None:
+        raise invalid(f"{key}: not a FHIR data type", where)
+    if type_code == "boolean":
+        expected: Any = bool
+    elif type_code in _NUMBER_TYPES:
+        expected = _NUMBER_TYPES[type_code]
+    else:
+        expected = str if is_primitive(type_code) else dict
+    if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+        raise invalid(f"{key} has a JSON value of the wrong kind", where)
