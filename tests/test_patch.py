@@ -51,6 +51,17 @@ def identifiers(*numbers: int) -> list[dict]:
     return [{"system": "http://example.org", "value": f"value {number}"} for number in numbers]
 
 
+def list_case(name: str, before: tuple[int, ...], operations: list[dict], after: tuple[int, ...]) -> Any:
+    """An official case on a list of identifiers, numbered as in the official file."""
+    return pytest.param(
+        patient(identifier=identifiers(*before)), operations, patient(identifier=identifiers(*after)), id=name
+    )
+
+
+def move(source: int, destination: int) -> dict:
+    return op("move", "Patient.identifier", source=source, destination=destination)
+
+
 def identifier(number: int) -> dict:
     return {"valueIdentifier": identifiers(number)[0]}
 
@@ -88,6 +99,28 @@ def example(resource_type: str, resource_id: str) -> dict:
 
 
 CONTACT = {"name": {"text": "a name"}, "gender": "male"}
+TIME = "2021-08-18T11:32:55.6462761+02:00"
+DEVICE_EXTENSION = {
+    "url": "http://example.org/fhir/DeviceExtension",
+    "valueReference": {"reference": "Device/1"},
+}
+DEVICE_EXTENSION_PART = {
+    "name": "extension",
+    "part": [
+        {"name": "url", "valueUri": DEVICE_EXTENSION["url"]},
+        {"name": "value", "valueReference": DEVICE_EXTENSION["valueReference"]},
+    ],
+}
+
+
+def specimen(**elements: Any) -> dict:
+    return {"resourceType": "Specimen", "status": "available", **elements}
+
+
+def processing_parts(description: str, time: str) -> list[dict]:
+    return [{"name": "description", "valueString": description}, {"name": "time", "valueDateTime": time}]
+
+
 OFFICIAL_CASES = [
     pytest.param(patient(birthDate="1920-01-01"), [], patient(birthDate="1920-01-01"), id="No Difference"),
     pytest.param(
@@ -184,9 +217,7 @@ OFFICIAL_CASES = [
         patient(),
         id="Delete Anonymous Type",
     ),
-    pytest.param(
-        patient(identifier=identifiers(1, 2)), [], patient(identifier=identifiers(1, 2)), id="List unchanged"
-    ),
+    list_case("List unchanged", (1, 2), [], (1, 2)),
     pytest.param(
         patient(identifier=[{"id": "a", **identifiers(1)[0]}, {"id": "b", **identifiers(2)[0]}]),
         [
@@ -196,85 +227,30 @@ OFFICIAL_CASES = [
         patient(identifier=[{"id": "a", **identifiers(2)[0]}, {"id": "b", **identifiers(1)[0]}]),
         id="List unchanged, contents changed",
     ),
-    pytest.param(
-        patient(identifier=identifiers(1, 2)),
-        [op("add", "Patient", name="identifier", value=identifier(3))],
-        patient(identifier=identifiers(1, 2, 3)),
-        id="Add to list",
+    list_case(
+        "Add to list", (1, 2), [op("add", "Patient", name="identifier", value=identifier(3))], (1, 2, 3)
     ),
-    pytest.param(
-        patient(identifier=identifiers(1, 2)),
+    list_case(
+        "Insert in list #1",
+        (1, 2),
         [op("insert", "Patient.identifier", index=1, value=identifier(3))],
-        patient(identifier=identifiers(1, 3, 2)),
-        id="Insert in list #1",
+        (1, 3, 2),
     ),
-    pytest.param(
-        patient(identifier=identifiers(1, 2)),
+    list_case(
+        "Insert in list #2",
+        (1, 2),
         [op("insert", "Patient.identifier", index=0, value=identifier(3))],
-        patient(identifier=identifiers(3, 1, 2)),
-        id="Insert in list #2",
+        (3, 1, 2),
     ),
-    pytest.param(
-        patient(identifier=identifiers(1, 2, 3)),
-        [op("delete", "Patient.identifier[0]")],
-        patient(identifier=identifiers(2, 3)),
-        id="Delete from List #1",
-    ),
-    pytest.param(
-        patient(identifier=identifiers(1, 2, 3)),
-        [op("delete", "Patient.identifier[1]")],
-        patient(identifier=identifiers(1, 3)),
-        id="Delete from List #2",
-    ),
-    pytest.param(
-        patient(identifier=identifiers(1, 2, 3)),
-        [op("delete", "Patient.identifier[2]")],
-        patient(identifier=identifiers(1, 2)),
-        id="Delete from List #3",
-    ),
-    pytest.param(
-        patient(identifier=identifiers(1, 2, 3, 4)),
-        [op("move", "Patient.identifier", source=3, destination=1)],
-        patient(identifier=identifiers(1, 4, 2, 3)),
-        id="Reorder List #1",
-    ),
-    pytest.param(
-        patient(identifier=identifiers(1, 2, 3, 4)),
-        [op("move", "Patient.identifier", source=3, destination=0)],
-        patient(identifier=identifiers(4, 1, 2, 3)),
-        id="Reorder List #2",
-    ),
-    pytest.param(
-        patient(identifier=identifiers(1, 2, 3, 4)),
-        [op("move", "Patient.identifier", source=3, destination=2)],
-        patient(identifier=identifiers(1, 2, 4, 3)),
-        id="Reorder List #3",
-    ),
-    pytest.param(
-        patient(identifier=identifiers(1, 2, 3, 4)),
-        [op("move", "Patient.identifier", source=0, destination=3)],
-        patient(identifier=identifiers(2, 3, 4, 1)),
-        id="Reorder List #4",
-    ),
-    pytest.param(
-        patient(identifier=identifiers(1, 2, 3, 4)),
-        [
-            op("move", "Patient.identifier", source=1, destination=0),
-            op("move", "Patient.identifier", source=2, destination=1),
-        ],
-        patient(identifier=identifiers(2, 3, 1, 4)),
-        id="Reorder List #5",
-    ),
-    pytest.param(
-        patient(identifier=identifiers(1, 2, 3, 4)),
-        [
-            op("move", "Patient.identifier", source=3, destination=0),
-            op("move", "Patient.identifier", source=3, destination=1),
-            op("move", "Patient.identifier", source=3, destination=2),
-        ],
-        patient(identifier=identifiers(4, 3, 2, 1)),
-        id="Reorder List #6",
-    ),
+    list_case("Delete from List #1", (1, 2, 3), [op("delete", "Patient.identifier[0]")], (2, 3)),
+    list_case("Delete from List #2", (1, 2, 3), [op("delete", "Patient.identifier[1]")], (1, 3)),
+    list_case("Delete from List #3", (1, 2, 3), [op("delete", "Patient.identifier[2]")], (1, 2)),
+    list_case("Reorder List #1", (1, 2, 3, 4), [move(3, 1)], (1, 4, 2, 3)),
+    list_case("Reorder List #2", (1, 2, 3, 4), [move(3, 0)], (4, 1, 2, 3)),
+    list_case("Reorder List #3", (1, 2, 3, 4), [move(3, 2)], (1, 2, 4, 3)),
+    list_case("Reorder List #4", (1, 2, 3, 4), [move(0, 3)], (2, 3, 4, 1)),
+    list_case("Reorder List #5", (1, 2, 3, 4), [move(1, 0), move(2, 1)], (2, 3, 1, 4)),
+    list_case("Reorder List #6", (1, 2, 3, 4), [move(3, 0), move(3, 1), move(3, 2)], (4, 3, 2, 1)),
     pytest.param(
         patient(identifier=[{"use": "official", "value": "123"}]),
         [
@@ -329,67 +305,22 @@ OFFICIAL_CASES = [
     ),
     # The two cases below come from the R5 file; Specimen.processing.time[x] is the same in R4.
     pytest.param(
-        {"resourceType": "Specimen", "status": "available"},
-        [
-            op(
-                "add",
-                "Specimen",
-                name="processing",
-                value={
-                    "part": [
-                        {"name": "description", "valueString": "testProcessing"},
-                        {"name": "time", "valueDateTime": "2021-08-18T11:32:55.6462761+02:00"},
-                    ]
-                },
-            )
-        ],
-        {
-            "resourceType": "Specimen",
-            "status": "available",
-            "processing": [
-                {"description": "testProcessing", "timeDateTime": "2021-08-18T11:32:55.6462761+02:00"}
-            ],
-        },
+        specimen(),
+        [op("add", "Specimen", name="processing", value={"part": processing_parts("testProcessing", TIME)})],
+        specimen(processing=[{"description": "testProcessing", "timeDateTime": TIME}]),
         id="R5: Add with choice element",
     ),
     pytest.param(
-        {"resourceType": "Specimen", "status": "available"},
+        specimen(),
         [
             op(
                 "add",
                 "Specimen",
                 name="processing",
-                value={
-                    "part": [
-                        {"name": "description", "valueString": "test"},
-                        {"name": "time", "valueDateTime": "2021-08-13T07:44:38.342+00:00"},
-                        {
-                            "name": "extension",
-                            "part": [
-                                {"name": "url", "valueUri": "http://example.org/fhir/DeviceExtension"},
-                                {"name": "value", "valueReference": {"reference": "Device/1"}},
-                            ],
-                        },
-                    ]
-                },
+                value={"part": [*processing_parts("test", TIME), DEVICE_EXTENSION_PART]},
             )
         ],
-        {
-            "resourceType": "Specimen",
-            "status": "available",
-            "processing": [
-                {
-                    "extension": [
-                        {
-                            "url": "http://example.org/fhir/DeviceExtension",
-                            "valueReference": {"reference": "Device/1"},
-                        }
-                    ],
-                    "description": "test",
-                    "timeDateTime": "2021-08-13T07:44:38.342+00:00",
-                }
-            ],
-        },
+        specimen(processing=[{"extension": [DEVICE_EXTENSION], "description": "test", "timeDateTime": TIME}]),
         id="R5: Add extension",
     ),
 ]
@@ -452,6 +383,11 @@ NAMES = patient(
             "name.last().given",
             [NAMES["name"][0], {"use": "usual", "given": ["Jimmy"]}],
             id="no resource type",
+        ),
+        pytest.param(
+            "%resource.name[1].given",
+            [NAMES["name"][0], {"use": "usual", "given": ["Jimmy"]}],
+            id="%resource",
         ),
     ],
 )
@@ -817,7 +753,7 @@ def test_a_malformed_operation_is_found_before_any_is_applied() -> None:
         ),
         pytest.param(
             op("add", "Patient", name="deceasedBoolean", value={"valueDateTime": "2020"}),
-            "'deceasedBoolean' names a boolean, but the value is a dateTime",
+            "'deceasedBoolean' holds values of type boolean, not dateTime",
             id="choice name and value type disagree",
         ),
         pytest.param(

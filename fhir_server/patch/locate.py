@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import fhirpathpy
-from antlr4 import CommonTokenStream, InputStream
+from antlr4 import CommonTokenStream, InputStream, Token
 from antlr4.error.ErrorListener import ErrorListener
 from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
@@ -29,10 +29,6 @@ from fhir_server.patch.fields import Field, Json
 _R4 = models["r4"]
 _ROUTE = re.compile(r"(?:\.[A-Za-z][A-Za-z0-9]*(?:\[\d+\])?)*")
 _STEP = re.compile(r"\.([A-Za-z][A-Za-z0-9]*)(?:\[(\d+)\])?")
-# fhirpathpy's extension(url) builds nodes without their route (and keeps only the first match), so
-# it is rewritten into the filter the FHIRPath specification defines it as. A single-quoted
-# argument cannot start inside a string literal: a quote there would be escaped.
-_EXTENSION_CALL = re.compile(r"(?<![\w`])extension\(\s*('(?:[^'\\]|\\.)*')\s*\)")
 
 
 @dataclass(frozen=True)
@@ -69,7 +65,7 @@ def syntax_error(path: str) -> str | None:
     with a listener that records them.
     """
     listener = _Collect()
-    lexer = FHIRPathLexer(InputStream(path))
+    lexer = FHIRPathLexer(InputStream(_rewrite(path)))
     lexer.removeErrorListeners()
     lexer.addErrorListener(listener)
     parser = FHIRPathParser(CommonTokenStream(lexer))
@@ -81,9 +77,10 @@ def syntax_error(path: str) -> str | None:
 
 def select(resource: Json, path: str) -> list[Location]:
     """The distinct elements of `resource` that `path` selects, in the order FHIRPath gives them."""
-    expression = _EXTENSION_CALL.sub(r"extension.where(url = \1)", path)
     try:
-        nodes = fhirpathpy.evaluate(resource, expression, {}, _R4, {"returnRawData": True})
+        # %resource and %rootResource are the resource being patched (FHIR's FHIRPath variables).
+        variables = {"resource": resource, "rootResource": resource}
+        nodes = fhirpathpy.evaluate(resource, _rewrite(path), variables, _R4, {"returnRawData": True})
     # fhirpathpy signals evaluation failures with bare Exceptions (and the odd IndexError).
     except Exception as error:
         raise unprocessable(f"Cannot evaluate {path}: {error}") from error
@@ -98,6 +95,41 @@ def select(resource: Json, path: str) -> list[Location]:
         field = location.field
         found.setdefault((id(field.owner), field.key, location.index) if field else (0, "", None), location)
     return list(found.values())
+
+
+def _rewrite(path: str) -> str:
+    """`path` with two spellings fhirpathpy mishandles replaced by equivalent ones.
+
+    - `text.div`: `div` is also an operator, and the grammar takes it for one; FHIR paths (the
+      official patch test cases among them) use it as the name of Narrative.div all the same.
+    - `extension(url)`: fhirpathpy builds its nodes without their route (and keeps only the first
+      match), so it becomes the filter the FHIRPath specification defines it as.
+    Working on tokens keeps string literals and comments out of harm's way.
+    """
+    lexer = FHIRPathLexer(InputStream(path))
+    lexer.removeErrorListeners()  # syntax_error reports them
+    tokens = [token for token in lexer.getAllTokens() if token.channel == Token.DEFAULT_CHANNEL]
+    pieces, done = [], 0
+    for number, token in enumerate(tokens):
+        if token.text in ("div", "mod") and number > 0 and tokens[number - 1].text == ".":
+            end, replacement = token.stop, f"`{token.text}`"
+        elif token.text == "extension" and _is_call_on_string(tokens, number):
+            end, replacement = tokens[number + 3].stop, f"extension.where(url = {tokens[number + 2].text})"
+        else:
+            continue
+        pieces += [path[done : token.start], replacement]
+        done = end + 1
+    return "".join([*pieces, path[done:]])
+
+
+def _is_call_on_string(tokens: list[Any], number: int) -> bool:
+    window = tokens[number + 1 : number + 4]
+    return (
+        len(window) == 3
+        and window[0].text == "("
+        and window[1].type == FHIRPathLexer.STRING
+        and window[2].text == ")"
+    )
 
 
 def _locate(resource: Json, node: object) -> Location | None:

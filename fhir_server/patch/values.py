@@ -44,7 +44,7 @@ def put(owner: Json, context: str, name: str, part: Json) -> None:
     element, named_type = found
     value, type_code = value_for(part, element)
     if element.is_choice and named_type is not None and named_type != type_code:
-        raise unprocessable(f"'{name}' names a {named_type}, but the value is a {type_code}")
+        raise unprocessable(f"'{name}' holds values of type {named_type}, not {type_code}")
     field = Field(owner, element.json_key(type_code))
     if element.repeats:
         field.append(value)
