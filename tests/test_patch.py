@@ -947,6 +947,7 @@ def test_official_json_patch_cases(document: dict, operations: list[dict], expec
     ("operations", "kind", "expression"),
     [
         pytest.param({"op": "remove", "path": "/active"}, "invalid", None, id="not an array"),
+        pytest.param([5], "invalid", "/0", id="operation not an object"),
         pytest.param([{"path": "/active"}], "invalid", "/0", id="no op"),
         pytest.param([{"op": "append", "path": "/active", "value": 1}], "invalid", "/0", id="unknown op"),
         pytest.param([{"op": "remove", "path": "active"}], "invalid", "/0", id="path not a JSON Pointer"),

@@ -7,39 +7,68 @@ anything is applied. Whether an operation fits the resource is decided when it i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, NamedTuple
 
 from fhir_server.patch.elements import is_primitive, type_for_suffix
 from fhir_server.patch.errors import invalid
 from fhir_server.patch.fields import Json
 from fhir_server.patch.locate import syntax_error
 
-# The parts each operation type takes; every one of them is required.
-OPERATION_PARTS = {
-    "add": frozenset({"path", "name", "value"}),
-    "insert": frozenset({"path", "index", "value"}),
-    "delete": frozenset({"path"}),
-    "replace": frozenset({"path", "value"}),
-    "move": frozenset({"path", "source", "destination"}),
-}
-_ALL_PARTS = frozenset({"type"}).union(*OPERATION_PARTS.values())
 _INTEGER_KEYS = ("valueInteger", "valueUnsignedInt", "valuePositiveInt")
 _NUMBER_TYPES = {"integer": int, "unsignedInt": int, "positiveInt": int, "decimal": int | float}
 
 
 @dataclass(frozen=True)
 class Operation:
-    """One checked `operation` parameter."""
+    """One checked `operation` parameter; its subclass's other fields are the parts it takes."""
 
-    type: str
+    type: ClassVar[str]
     path: str
     where: str  # "Parameters.parameter[2]"
-    name: str | None = None
-    value: Json | None = None  # the `value` part: value[x], a resource, or nested parts
-    index: int | None = None
-    source: int | None = None
-    destination: int | None = None
+
+
+@dataclass(frozen=True)
+class Add(Operation):
+    type = "add"
+    name: str
+    value: Json  # the `value` part: value[x], a resource, or nested parts
+
+
+@dataclass(frozen=True)
+class Insert(Operation):
+    type = "insert"
+    index: int
+    value: Json
+
+
+@dataclass(frozen=True)
+class Delete(Operation):
+    type = "delete"
+
+
+@dataclass(frozen=True)
+class Replace(Operation):
+    type = "replace"
+    value: Json
+
+
+@dataclass(frozen=True)
+class Move(Operation):
+    type = "move"
+    source: int
+    destination: int
+
+
+OPERATION_TYPES: dict[str, type[Operation]] = {
+    kind.type: kind for kind in (Add, Insert, Delete, Replace, Move)
+}
+# The parts each operation type takes, every one of them required.
+_PARTS = {
+    kind: frozenset({"path"} | {field.name for field in fields(operation)} - {"path", "where"})
+    for kind, operation in OPERATION_TYPES.items()
+}
+_ALL_PARTS = frozenset({"type"}).union(*_PARTS.values())
 
 
 def read_operations(parameters: object) -> list[Operation]:
@@ -62,39 +91,34 @@ def _read_operation(entry: object, where: str) -> Operation:
     if "type" not in parts:
         raise invalid("The operation has no 'type' part", where)
     kind = _primitive(parts["type"], ("valueCode", "valueString"), str)
-    if kind not in OPERATION_PARTS:
+    if kind not in OPERATION_TYPES:
         raise invalid(
-            f"Unknown operation type '{kind}' (expected one of {', '.join(OPERATION_PARTS)})", where
+            f"Unknown operation type '{kind}' (expected one of {', '.join(OPERATION_TYPES)})", where
         )
-    expected = OPERATION_PARTS[kind]
-    missing = expected - parts.keys()
+    missing = _PARTS[kind] - parts.keys()
     if missing:
         raise invalid(f"A {kind} operation needs a '{sorted(missing)[0]}' part", where)
-    extra = parts.keys() - expected - {"type"}
+    extra = parts.keys() - _PARTS[kind] - {"type"}
     if extra:
         raise invalid(f"A {kind} operation takes no '{sorted(extra)[0]}' part", where)
     path = _primitive(parts["path"], ("valueString",), str)
     problem = syntax_error(path)
     if problem is not None:
         raise invalid(f"Invalid FHIRPath '{path}': {problem}", parts["path"].where)
-    if "value" in parts:
-        _check_value(parts["value"].json, parts["value"].where)
-    numbers = {
-        name: _primitive(parts[name], _INTEGER_KEYS, int)
-        for name in ("index", "source", "destination")
-        if name in parts
-    }
-    for name, number in numbers.items():
-        if number < 0:
-            raise invalid(f"'{name}' must not be negative", parts[name].where)
-    return Operation(
-        type=kind,
-        path=path,
-        where=where,
-        name=_primitive(parts["name"], ("valueString",), str) if "name" in parts else None,
-        value=parts["value"].json if "value" in parts else None,
-        **numbers,
-    )
+    values = {name: _part_value(name, part) for name, part in parts.items() if name not in ("type", "path")}
+    return OPERATION_TYPES[kind](path=path, where=where, **values)
+
+
+def _part_value(name: str, part: _Part) -> Any:
+    if name == "name":
+        return _primitive(part, ("valueString",), str)
+    if name == "value":
+        _check_value(part.json, part.where)
+        return part.json
+    number = _primitive(part, _INTEGER_KEYS, int)
+    if number < 0:
+        raise invalid(f"'{name}' must not be negative", part.where)
+    return number
 
 
 class _Part(NamedTuple):

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
 
-from fhir_server.patch.document import Operation, read_operations
+from fhir_server.patch.document import Add, Delete, Insert, Move, Operation, Replace, read_operations
 from fhir_server.patch.elements import Element, child
 from fhir_server.patch.errors import PatchError, unprocessable
 from fhir_server.patch.fields import Field, Json
@@ -34,72 +33,71 @@ def apply_fhirpath_patch(resource: Json, parameters: object) -> Json:
     patched = copy.deepcopy(resource)
     for operation in operations:
         try:
-            _APPLY[operation.type](patched, operation)
+            _apply(patched, operation)
         except PatchError as error:
             error.expression = error.expression or operation.where
             raise
     return patched
 
 
-def _add(resource: Json, operation: Operation) -> None:
+def _apply(resource: Json, operation: Operation) -> None:
+    match operation:
+        case Add():
+            _add(resource, operation)
+        case Insert():
+            _insert(resource, operation)
+        case Delete():
+            _delete(resource, operation)
+        case Replace():
+            _replace(resource, operation)
+        case Move():
+            _move(resource, operation)
+
+
+def _add(resource: Json, operation: Add) -> None:
     target = _select_one(resource, operation, "adding")
-    if isinstance(target.value, dict):
-        owner = target.value
-    elif target.field is not None:
-        # A primitive's id and extensions live in its `_name` twin.
-        owner = target.field.companion(target.index, create=True)
-    else:
-        raise unprocessable(f"Cannot add to {operation.path}")
-    put(owner, target.context, operation.name, operation.value)
+    put(target.holder(), target.context, operation.name, operation.value)
 
 
-def _insert(resource: Json, operation: Operation) -> None:
+def _insert(resource: Json, operation: Insert) -> None:
     field, element = _select_list(resource, operation, "inserting")
-    if operation.index > len(field.items()):
-        raise unprocessable(
-            f"index {operation.index} is out of range: {operation.path} has {len(field.items())} elements"
-        )
+    size = len(field.items())
+    if operation.index > size:
+        raise unprocessable(f"index {operation.index} is out of range: {operation.path} has {size} elements")
     value, _ = value_for(operation.value, element)
     field.insert(operation.index, value)
 
 
-def _delete(resource: Json, operation: Operation) -> None:
+def _delete(resource: Json, operation: Delete) -> None:
     found = select(resource, operation.path)
     if not found:
         return
     if len(found) > 1:
         raise unprocessable(f"{operation.path} selects {len(found)} elements; delete removes only one")
-    _remove(_editable(found[0], operation))
+    _element_at(found[0], operation)
+    _remove(found[0])
 
 
-def _replace(resource: Json, operation: Operation) -> None:
-    target = _editable(_select_one(resource, operation, "replacing"), operation)
-    value, type_code = value_for(operation.value, target.element)
-    key = target.element.json_key(type_code)
-    if key == target.field.key:
-        target.field.set(value, target.index)
+def _replace(resource: Json, operation: Replace) -> None:
+    target = _select_one(resource, operation, "replacing")
+    field, element = _element_at(target, operation)
+    value, type_code = value_for(operation.value, element)
+    key = element.json_key(type_code)
+    if key == field.key:
+        field.set(value, target.index)
     else:
         # A choice element changing type changes its JSON key (valueString -> valueQuantity).
-        target.field.delete(target.index)
-        Field(target.field.owner, key).set(value)
+        field.delete(target.index)
+        Field(field.owner, key).set(value)
 
 
-def _move(resource: Json, operation: Operation) -> None:
+def _move(resource: Json, operation: Move) -> None:
     field, _ = _select_list(resource, operation, "moving")
     size = len(field.items())
     for name, number in (("source", operation.source), ("destination", operation.destination)):
         if number >= size:
             raise unprocessable(f"{name} {number} is out of range: {operation.path} has {size} elements")
     field.insert(operation.destination, field.pop(operation.source))
-
-
-_APPLY: dict[str, Callable[[Json, Operation], None]] = {
-    "add": _add,
-    "insert": _insert,
-    "delete": _delete,
-    "replace": _replace,
-    "move": _move,
-}
 
 
 def _select_one(resource: Json, operation: Operation, doing: str) -> Location:
@@ -113,43 +111,43 @@ def _select_one(resource: Json, operation: Operation, doing: str) -> Location:
     return found[0]
 
 
-def _editable(location: Location, operation: Operation) -> Location:
+def _element_at(location: Location, operation: Operation) -> tuple[Field, Element]:
     if location.field is None or location.element is None:
         raise unprocessable(f"{operation.type} cannot be applied to the resource itself")
-    return location
+    return location.field, location.element
 
 
-def _select_list(resource: Json, operation: Operation, doing: str) -> tuple[Field, Element]:
+def _select_list(resource: Json, operation: Insert | Move, doing: str) -> tuple[Field, Element]:
     """The list the path selects the items of (for insert, possibly an empty one)."""
     found = select(resource, operation.path)
     if not found:
         return _empty_list(resource, operation, doing)
-    first = found[0]
-    if first.field is None or first.element is None or not first.element.repeats:
+    field, element = found[0].field, found[0].element
+    if field is None or element is None or not element.repeats:
         raise unprocessable(f"{operation.path} does not select a list")
-    same_list = all(first.field.same_as(location.field) for location in found)
-    if not same_list or len(found) != len(first.field.items()):
+    if not all(field.same_as(location.field) for location in found) or len(found) != len(field.items()):
         raise unprocessable(f"{operation.path} must select all the items of one list")
-    return first.field, first.element
+    return field, element
 
 
-def _empty_list(resource: Json, operation: Operation, doing: str) -> tuple[Field, Element]:
+def _empty_list(resource: Json, operation: Insert | Move, doing: str) -> tuple[Field, Element]:
     match = _PARENT_AND_NAME.fullmatch(operation.path)
-    parents = select(resource, match["parent"]) if match and operation.type == "insert" else []
-    if len(parents) != 1 or not isinstance(parents[0].value, dict):
+    parents = select(resource, match["parent"]) if match and isinstance(operation, Insert) else []
+    if match is None or len(parents) != 1 or not isinstance(parents[0].value, dict):
         raise unprocessable(f"No content found at {operation.path} when {doing}")
-    parent = parents[0]
-    found = child(parent.context, match["name"])
+    found = child(parents[0].context, match["name"])
     if found is None or not found[0].repeats:
         raise unprocessable(f"{operation.path} is not a list")
-    return Field(parent.value, found[0].name), found[0]
+    return Field(parents[0].value, found[0].name), found[0]
 
 
 def _remove(location: Location) -> None:
     """Delete the element at `location`, then any object the deletion leaves empty."""
-    location.field.delete(location.index)
-    up = location.up
-    if location.field.owner or up is None or up.field is None:
+    field, up = location.field, location.up
+    if field is None or up is None:
+        return
+    field.delete(location.index)
+    if field.owner or up.field is None:
         return
     if location.in_extensions:
         up.field.drop_companion(up.index)

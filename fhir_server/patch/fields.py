@@ -40,33 +40,34 @@ class Field:
         value = self.owner.get(self.key)
         return value if isinstance(value, list) else []
 
-    def get(self, index: int | None) -> Any:
-        value = self.owner.get(self.key)
-        return value if index is None else value[index]
-
-    def companion(self, index: int | None, *, create: bool = False) -> Json | None:
-        """The `_name` object of the primitive at `index` (None for a single value)."""
+    def companion(self, index: int | None) -> Json | None:
+        """The `_name` object (id and extensions) of the primitive at `index`, if it has one."""
         if index is None:
-            if create:
-                self.owner.setdefault(self.companion_key, {})
             return self.owner.get(self.companion_key)
-        companions = self._companions(create=create)
-        if companions is None:
-            return None
-        if create and companions[index] is None:
-            companions[index] = {}
-        return companions[index]
+        companions = self._companions()
+        return companions[index] if companions is not None else None
+
+    def ensure_companion(self, index: int | None) -> Json:
+        """`companion(index)`, created empty when missing."""
+        if index is None:
+            return self.owner.setdefault(self.companion_key, {})
+        companions = self._ensure_companions()
+        companion = companions[index] = companions[index] or {}
+        return companion
 
     def set(self, value: Value, index: int | None = None) -> None:
         if index is None:
             self.owner[self.key] = value.json
-            self._set_single_companion(value.companion)
+            if value.companion is None:
+                self.owner.pop(self.companion_key, None)
+            else:
+                self.owner[self.companion_key] = value.companion
         else:
             self.owner[self.key][index] = value.json
             self._set_companion_at(index, value.companion)
 
     def insert(self, index: int, value: Value) -> None:
-        companions = self._companions(create=value.companion is not None)
+        companions = self._ensure_companions() if value.companion is not None else self._companions()
         if companions is not None:
             companions.insert(index, value.companion)
         self.owner.setdefault(self.key, []).insert(index, value.json)
@@ -76,7 +77,7 @@ class Field:
         self.insert(len(self.items()), value)
 
     def pop(self, index: int) -> Value:
-        companions = self._companions(create=False)
+        companions = self._companions()
         companion = companions.pop(index) if companions is not None else None
         json = self.owner[self.key].pop(index)
         self._tidy()
@@ -96,25 +97,18 @@ class Field:
         else:
             self._set_companion_at(index, None)
 
-    def _set_single_companion(self, companion: Json | None) -> None:
-        if companion is None:
-            self.owner.pop(self.companion_key, None)
-        else:
-            self.owner[self.companion_key] = companion
-
     def _set_companion_at(self, index: int, companion: Json | None) -> None:
-        companions = self._companions(create=companion is not None)
+        companions = self._ensure_companions() if companion is not None else self._companions()
         if companions is not None:
             companions[index] = companion
             self._tidy()
 
-    def _companions(self, *, create: bool) -> list[Json | None] | None:
-        """The `_name` array, padded with nulls to as many entries as there are values."""
-        companions = self.owner.get(self.companion_key)
-        if not isinstance(companions, list):
-            if not create:
-                return None
-            companions = self.owner[self.companion_key] = []
+    def _companions(self) -> list[Json | None] | None:
+        """The `_name` array, if there is one, padded with nulls to one entry per value."""
+        return self._ensure_companions() if isinstance(self.owner.get(self.companion_key), list) else None
+
+    def _ensure_companions(self) -> list[Json | None]:
+        companions: list[Json | None] = self.owner.setdefault(self.companion_key, [])
         companions.extend([None] * (len(self.items()) - len(companions)))
         return companions
 

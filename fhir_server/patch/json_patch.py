@@ -44,11 +44,13 @@ def apply_json_patch(resource: dict[str, Any], operations: object) -> dict[str, 
 
 
 def _parse_operation(operation: object, where: str) -> jsonpatch.JsonPatch:
+    if not isinstance(operation, dict):
+        raise invalid("An operation must be a JSON object", where)
     try:
         patch = jsonpatch.JsonPatch([operation])
         # The library reads `from` only when applying; a malformed pointer there is still a
         # malformed document, not a failure to apply it.
-        if isinstance(operation, dict) and isinstance(operation.get("from"), str):
+        if isinstance(operation.get("from"), str):
             jsonpointer.JsonPointer(operation["from"])
     except (jsonpatch.InvalidJsonPatch, jsonpointer.JsonPointerException) as error:
         raise invalid(str(error), where) from error

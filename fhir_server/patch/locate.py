@@ -48,6 +48,21 @@ class Location:
         """Where the children of the value found here are defined."""
         return self.element.context(self.type_code) if self.element else self.type_code
 
+    def children(self) -> Json | None:
+        """The JSON object holding this element's children, if there is one.
+
+        That is the element itself, or for a primitive its `_name` twin (its id and extensions).
+        """
+        if isinstance(self.value, dict):
+            return self.value
+        return self.field.companion(self.index) if self.field else None
+
+    def holder(self) -> Json:
+        """`children()`, created for a primitive that has none yet."""
+        if isinstance(self.value, dict) or self.field is None:
+            return self.value
+        return self.field.ensure_companion(self.index)
+
 
 class _Collect(ErrorListener):
     def __init__(self) -> None:
@@ -141,22 +156,19 @@ def _locate(resource: Json, node: object) -> Location | None:
     head, dot, route = node.propName.partition(".")
     if head not in ("", resource["resourceType"]) or not _ROUTE.fullmatch(dot + route):
         return None
-    location: Location | None = root
+    location = root
     for name, index in _STEP.findall(dot + route):
-        location = _step(location, name, int(index) if index else None)
-        if location is None:
+        step = _step(location, name, int(index) if index else None)
+        if step is None:
             return None
+        location = step
     return location if _holds(location, node.data) else None
 
 
 def _step(at: Location, name: str, index: int | None) -> Location | None:
-    owner = at.value
-    in_extensions = not isinstance(owner, dict)
-    if in_extensions:
-        # A step below a primitive (its id or extensions) goes into its `_name` twin.
-        owner = at.field.companion(at.index) if at.field else None
-        if owner is None:
-            return None
+    owner = at.children()
+    if owner is None:
+        return None
     found = child(at.context, name)
     if found is None:
         return None
@@ -165,18 +177,19 @@ def _step(at: Location, name: str, index: int | None) -> Location | None:
     if key is None:
         return None
     value = owner.get(key)
-    if (index is None) == isinstance(value, list) or (index is not None and index >= len(value)):
-        return None
     if index is not None:
+        if not isinstance(value, list) or index >= len(value):
+            return None
         value = value[index]
+    elif isinstance(value, list):
+        return None
     type_code = element.type_of_key(key)
     if type_code == "Resource" and isinstance(value, dict):
         type_code = value.get("resourceType", type_code)
-    return Location(Field(owner, key), index, element, type_code, value, at, in_extensions)
+    return Location(Field(owner, key), index, element, type_code, value, at, owner is not at.value)
 
 
 def _holds(location: Location, data: object) -> bool:
     if isinstance(data, dict | list):
-        extensions = location.field.companion(location.index) if location.field else None
-        return data is location.value or data is extensions
+        return data is location.value or data is location.children()
     return type(data) is type(location.value) and data == location.value
