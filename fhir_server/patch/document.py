@@ -1,7 +1,8 @@
 """Reading a FHIRPath Patch document: a Parameters resource with one `operation` per change.
 
 Owns the shape rules of hl7.org/fhir/R4/fhirpatch.html (which parts each operation type takes,
-their types, FHIRPath syntax) and reports breaking them as "invalid" `PatchError`s before
+their types, FHIRPath syntax, the three ways to give a value) and turns a document that keeps
+them into typed operations; one that breaks them is an "invalid" `PatchError`, raised before
 anything is applied. Whether an operation fits the resource is decided when it is applied.
 """
 
@@ -20,6 +21,25 @@ _NUMBER_TYPES = {"integer": int, "unsignedInt": int, "positiveInt": int, "decima
 
 
 @dataclass(frozen=True)
+class Typed:
+    """A value of a known type: a value[x] (with its `_value[x]` extensions), or a resource."""
+
+    type_code: str
+    json: Any
+    extensions: Json | None = None
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A value given as named parts, the children of an anonymous or complex type."""
+
+    parts: tuple[tuple[str, ValueSpec], ...]
+
+
+ValueSpec = Typed | Parts
+
+
+@dataclass(frozen=True)
 class Operation:
     """One checked `operation` parameter; its subclass's other fields are the parts it takes."""
 
@@ -32,14 +52,14 @@ class Operation:
 class Add(Operation):
     type = "add"
     name: str
-    value: Json  # the `value` part: value[x], a resource, or nested parts
+    value: ValueSpec
 
 
 @dataclass(frozen=True)
 class Insert(Operation):
     type = "insert"
     index: int
-    value: Json
+    value: ValueSpec
 
 
 @dataclass(frozen=True)
@@ -50,7 +70,7 @@ class Delete(Operation):
 @dataclass(frozen=True)
 class Replace(Operation):
     type = "replace"
-    value: Json
+    value: ValueSpec
 
 
 @dataclass(frozen=True)
@@ -113,8 +133,7 @@ def _part_value(name: str, part: _Part) -> Any:
     if name == "name":
         return _primitive(part, ("valueString",), str)
     if name == "value":
-        _check_value(part.json, part.where)
-        return part.json
+        return _read_value(part.json, part.where)
     number = _primitive(part, _INTEGER_KEYS, int)
     if number < 0:
         raise invalid(f"'{name}' must not be negative", part.where)
@@ -149,29 +168,30 @@ def _primitive(part: _Part, keys: tuple[str, ...], kind: type) -> Any:
     return value
 
 
-def _check_value(part: Json, where: str) -> None:
+def _read_value(part: Json, where: str) -> ValueSpec:
     """A value is exactly one of: a value[x] of a FHIR data type, a resource, nested parts."""
     typed = [key for key in part if key.startswith("value")]
-    sources = len(typed) + ("resource" in part) + ("part" in part)
-    if sources != 1:
+    if len(typed) + ("resource" in part) + ("part" in part) != 1:
         raise invalid("A value needs exactly one of value[x], resource or part", where)
     if typed:
-        _check_typed(typed[0], part[typed[0]], where)
-    elif "resource" in part:
+        return _read_typed(typed[0], part, where)
+    if "resource" in part:
         resource = part["resource"]
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             raise invalid("resource must be a resource", where)
-    elif not isinstance(part["part"], list) or not part["part"]:
+        return Typed(resource["resourceType"], resource)
+    if not isinstance(part["part"], list) or not part["part"]:
         raise invalid("part must be a non-empty array", where)
-    else:
-        for number, nested in enumerate(part["part"]):
-            inner = f"{where}.part[{number}]"
-            if not isinstance(nested, dict) or not isinstance(nested.get("name"), str):
-                raise invalid("Every part needs a name", inner)
-            _check_value(nested, inner)
+    children = []
+    for number, nested in enumerate(part["part"]):
+        inner = f"{where}.part[{number}]"
+        if not isinstance(nested, dict) or not isinstance(nested.get("name"), str):
+            raise invalid("Every part needs a name", inner)
+        children.append((nested["name"], _read_value(nested, inner)))
+    return Parts(tuple(children))
 
 
-def _check_typed(key: str, value: object, where: str) -> None:
+def _read_typed(key: str, part: Json, where: str) -> Typed:
     type_code = type_for_suffix(key.removeprefix("value"))
     if type_code is None:
         raise invalid(f"{key}: not a FHIR data type", where)
@@ -181,5 +201,10 @@ def _check_typed(key: str, value: object, where: str) -> None:
         expected = _NUMBER_TYPES[type_code]
     else:
         expected = str if is_primitive(type_code) else dict
+    value = part[key]
     if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
         raise invalid(f"{key} has a JSON value of the wrong kind", where)
+    extensions = part.get("_" + key)
+    if extensions is not None and not isinstance(extensions, dict):
+        raise invalid(f"_{key} must be a JSON object", where)
+    return Typed(type_code, value, extensions)

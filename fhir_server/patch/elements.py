@@ -15,9 +15,7 @@ from fhir_server.definitions import structure_definitions
 
 # Types whose JSON shape is the same, so one can stand for another outside choice elements
 # (where the type is part of the JSON key).
-QUANTITY_TYPES = frozenset(
-    {"Quantity", "Age", "Count", "Distance", "Duration", "MoneyQuantity", "SimpleQuantity"}
-)
+QUANTITY_TYPES = frozenset({"Quantity", "Age", "Count", "Distance", "Duration"})
 _SYSTEM_TYPE_PREFIX = "http://hl7.org/fhirpath/System."
 _FHIR_TYPE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 

@@ -8,33 +8,28 @@ from __future__ import annotations
 
 import copy
 
-from fhir_server.patch.elements import Element, child, is_primitive, type_for_suffix
-from fhir_server.patch.errors import invalid, unprocessable
+from fhir_server.patch.document import Parts, ValueSpec
+from fhir_server.patch.elements import Element, child, is_primitive
+from fhir_server.patch.errors import unprocessable
 from fhir_server.patch.fields import Field, Json, Value
 
 
-def value_for(part: Json, element: Element) -> tuple[Value, str]:
-    """The value `part` gives for `element`, and its type code (as checked by `read_operations`)."""
-    if "resource" in part:
-        type_code = part["resource"]["resourceType"]
-        value = Value(copy.deepcopy(part["resource"]))
-    elif "part" in part:
+def value_for(spec: ValueSpec, element: Element) -> tuple[Value, str]:
+    """The JSON `spec` gives for `element`, and its type code."""
+    if isinstance(spec, Parts):
         type_code = _parts_type(element)
-        value = Value(_object_from_parts(part["part"], element.context(type_code)))
+        value = Value(_object_from_parts(spec, element.context(type_code)))
     else:
-        key = next(key for key in part if key.startswith("value"))
-        suffix_type = type_for_suffix(key.removeprefix("value"))
-        if suffix_type is None:
-            raise invalid(f"{key}: not a FHIR data type")
-        type_code = suffix_type
-        value = Value(copy.deepcopy(part[key]), copy.deepcopy(part.get("_" + key)))
+        type_code = spec.type_code
+        # Copies, so that the result shares nothing with the patch document.
+        value = Value(copy.deepcopy(spec.json), copy.deepcopy(spec.extensions))
     if not element.accepts(type_code):
         raise unprocessable(f"{element.path} cannot hold a value of type {type_code}")
     return value, type_code
 
 
-def put(owner: Json, context: str, name: str, part: Json) -> None:
-    """Add the child `name` given by `part` to the JSON object `owner` of type `context`.
+def put(owner: Json, context: str, name: str, spec: ValueSpec) -> None:
+    """Add the child `name` given by `spec` to the JSON object `owner` of type `context`.
 
     A repeating element gets the value appended; a single one must not be there yet.
     """
@@ -42,7 +37,7 @@ def put(owner: Json, context: str, name: str, part: Json) -> None:
     if found is None:
         raise unprocessable(f"{context} has no element '{name}'")
     element, named_type = found
-    value, type_code = value_for(part, element)
+    value, type_code = value_for(spec, element)
     if element.is_choice and named_type is not None and named_type != type_code:
         raise unprocessable(f"'{name}' holds values of type {named_type}, not {type_code}")
     field = Field(owner, element.json_key(type_code))
@@ -62,8 +57,8 @@ def _parts_type(element: Element) -> str:
     return type_code
 
 
-def _object_from_parts(parts: list[Json], context: str) -> Json:
+def _object_from_parts(spec: Parts, context: str) -> Json:
     built: Json = {}
-    for part in parts:
-        put(built, context, part["name"], part)
+    for name, part in spec.parts:
+        put(built, context, name, part)
     return built
