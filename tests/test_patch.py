@@ -73,10 +73,11 @@ class Error(NamedTuple):
 
 
 def patched(resource: dict, *operations: dict) -> dict:
-    """Apply a FHIRPath Patch, checking on the way that the input is left as it was."""
-    before = copy.deepcopy(resource)
-    result = apply_fhirpath_patch(resource, parameters(*operations))
-    assert resource == before
+    """Apply a FHIRPath Patch, checking on the way that its inputs are left as they were."""
+    before, document = copy.deepcopy(resource), parameters(*operations)
+    document_before = copy.deepcopy(document)
+    result = apply_fhirpath_patch(resource, document)
+    assert (resource, document) == (before, document_before)
     return result
 
 
@@ -530,6 +531,13 @@ def test_replace_of_a_choice_element_may_change_its_type() -> None:
         "code": {"text": "c"},
         "valueString": "high",
     }
+
+
+def test_the_result_shares_nothing_with_the_patch_document() -> None:
+    document = parameters(op("add", "Patient", name="name", value={"valueHumanName": {"given": ["a"]}}))
+    result = apply_fhirpath_patch(patient(), document)
+    result["name"][0]["given"].append("b")
+    assert document["parameter"][0]["part"][3]["valueHumanName"] == {"given": ["a"]}
 
 
 def test_insert_into_an_empty_list() -> None:
