@@ -115,8 +115,8 @@ def select(resource: Json, path: str) -> list[Location]:
 def _rewrite(path: str) -> str:
     """`path` with two spellings fhirpathpy mishandles replaced by equivalent ones.
 
-    - `text.div`: `div` is also an operator, and the grammar takes it for one; FHIR paths (the
-      official patch test cases among them) use it as the name of Narrative.div all the same.
+    - `text.div`: `div` (like `mod`) is also an operator, which the grammar takes it for; FHIR paths
+      (the official patch test cases among them) use it as the name of Narrative.div all the same.
     - `extension(url)`: fhirpathpy builds its nodes without their route (and keeps only the first
       match), so it becomes the filter the FHIRPath specification defines it as.
     Working on tokens keeps string literals and comments out of harm's way.
