@@ -36,8 +36,10 @@ def _serve(args: argparse.Namespace) -> int:
             log.error("%s", error)
             return 1
     try:
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True,
-                    log_config=None, access_log=False)
+        # The asyncio loop, not uvloop: under uvloop PyMongo's async requests that send several
+        # commands (every write) were measured ~3x slower (11 ms vs 3.8 ms per create).
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, loop="asyncio",
+                    proxy_headers=True, log_config=None, access_log=False)
     finally:
         if embedded:
             embedded.stop()

@@ -51,7 +51,7 @@ def start_live_server(settings: Settings) -> LiveServer:
     """Run `create_app(settings)` under uvicorn in a thread until it accepts requests."""
     port = _free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on")
+                            lifespan="on", loop="asyncio")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
