@@ -2,28 +2,44 @@
 
 `fhir-server serve [--host 127.0.0.1] [--port 8080] [--data-dir ./fhir-data]` runs the server;
 without `MONGODB_URI` it first starts the embedded SecantusDB and stops it on exit.
+Operator commands come from the modules in `COMMAND_MODULES`, each exposing
+`add_commands(subparsers)`; they reach the database through `storage.operator.open_database`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from fhir_server.config import Settings
+
 log = logging.getLogger("fhir_server")
+
+# Modules contributing operator sub-commands (each has `add_commands(subparsers)`).
+COMMAND_MODULES: list[str] = []
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, with `--data-dir` (every command takes it) winning."""
+    data_dir = getattr(args, "data_dir", None)
+    return Settings.from_env(**({"data_dir": Path(data_dir)} if data_dir else {}))
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="embedded database directory (default ./fhir-data, env FHIR_DATA_DIR)")
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from fhir_server.app import create_app
-    from fhir_server.config import Settings
     from fhir_server.storage.embedded import EmbeddedDatabase, EmbeddedDatabaseError
 
-    overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
-    settings = Settings.from_env(**overrides)
+    settings = settings_from(args)
     embedded = None
     if settings.mongodb_uri:
         log.info("using the MongoDB named by MONGODB_URI")
@@ -52,8 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the FHIR server")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
-    serve.add_argument("--data-dir", help="embedded database directory (default ./fhir-data, env FHIR_DATA_DIR)")
+    add_data_dir(serve)
     serve.set_defaults(run=_serve)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_commands(commands)
     return parser
 
 

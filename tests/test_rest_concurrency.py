@@ -13,7 +13,7 @@ def test_racing_puts_with_same_if_match_exactly_one_wins(server, client: httpx.C
     for _ in range(3):
         created = client.post("/Patient", json=patient(), headers=fhir_headers()).json()
 
-        def put(gender: str) -> int:
+        def put(gender: str, created: dict = created) -> int:
             with httpx.Client(base_url=server.url, timeout=60) as http:
                 return http.put(f"/Patient/{created['id']}", json={**created, "gender": gender},
                                 headers=fhir_headers(**{"If-Match": 'W/"1"'})).status_code

@@ -22,7 +22,8 @@ def test_conditional_create(client: httpx.Client) -> None:
     again = client.post("/Patient", json=resource, headers=headers)
     assert again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
-    by_id = client.post("/Patient", json=resource, headers=fhir_headers(**{"If-None-Exist": f"_id={first.json()['id']}"}))
+    by_id = client.post("/Patient", json=resource,
+                        headers=fhir_headers(**{"If-None-Exist": f"_id={first.json()['id']}"}))
     assert by_id.status_code == 200
 
 
@@ -30,7 +31,8 @@ def test_conditional_create_many_matches_is_412(client: httpx.Client) -> None:
     value = unique("shared")
     for _ in range(2):
         client.post("/Patient", json=patient(identifier=[{"system": "urn:s", "value": value}]), headers=fhir_headers())
-    response = client.post("/Patient", json=patient(), headers=fhir_headers(**{"If-None-Exist": f"identifier=urn:s|{value}"}))
+    response = client.post("/Patient", json=patient(),
+                           headers=fhir_headers(**{"If-None-Exist": f"identifier=urn:s|{value}"}))
     assert response.status_code == 412
     assert response.json()["issue"][0]["code"] == "multiple-matches"
 

@@ -74,8 +74,8 @@ def test_database_unreachable_is_503_and_nothing_written(make_server) -> None:
 
     database = EmbeddedDatabase(MEMORY)
     uri = database.start()
-    from tests.conftest import start_live_server
     from fhir_server.config import Settings
+    from tests.conftest import start_live_server
 
     live: LiveServer = start_live_server(Settings(mongodb_uri=uri, database_name="outage", db_timeout_ms=800))
     try:

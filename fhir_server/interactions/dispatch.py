@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from fhir_server.fhir.outcome import FhirError, information
+
 # Importing the interaction modules registers their handlers.
 from fhir_server.interactions import (  # noqa: F401
     capabilities,
@@ -19,7 +21,6 @@ from fhir_server.interactions import (  # noqa: F401
     read,
     update,
 )
-from fhir_server.fhir.outcome import FhirError, information
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse
 from fhir_server.interactions.registry import HANDLERS, allowed
 from fhir_server.interactions.routing import parse_route
