@@ -170,14 +170,16 @@ def _fill(model: TypeModel, sd: Json, resolve: Callable[[str], TypeModel]) -> No
     root = elements[0]["path"]
     # Backbone models exist before any is filled, for contentReference to earlier or later ones.
     backbones = {path: TypeModel(name=path, kind="backbone") for path in children if path != root}
-    by_id = {e["id"]: e["path"] for e in elements}
+    # A contentReference may name a slice (`#Provenance.agent:Author`): its JSON shape is the
+    # sliced element's.
+    by_id = {e["id"]: e["path"] for e in sd["snapshot"]["element"]}
 
     def model_of(element: Json, type_code: str, profiles: list[str]) -> TypeModel | None:
         if element["path"] in backbones:
             return backbones[element["path"]]
         if reference := element.get("contentReference"):
             target = reference.partition("#")[2]
-            return backbones[by_id.get(target, target)]
+            return backbones[by_id[target]]
         if type_code == "Resource":
             return None
         known = [url for url in profiles if url in structure_definitions_by_url()]
