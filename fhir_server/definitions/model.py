@@ -16,7 +16,7 @@ to profile validation, as do fixed/pattern values, bindings and invariants, whic
 through `Element.definition`.
 
 The base models (every specialization StructureDefinition plus the core data-type profiles
-such as `SimpleQuantity`) are compiled together on first use, about 0.1 s, and then shared.
+such as `SimpleQuantity`) are compiled together on first use, in about 0.15 s, then shared.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
-from fhir_server.definitions import structure_definitions, structure_definitions_by_url
+from fhir_server.definitions import resource_types, structure_definitions, structure_definitions_by_url
 
 Json = dict[str, Any]
 JsonKind = Literal["boolean", "integer", "decimal", "string"]
@@ -98,7 +98,9 @@ class Property:
 
 @dataclass(slots=True, eq=False)
 class TypeModel:
-    """A type or backbone element: its JSON properties and, for primitives, their value rules.
+    """A type, or an element whose children the snapshot lists inline (kind "backbone": backbone
+    elements, and in profiles constrained data-type elements): its JSON properties and, for
+    primitives, their value rules.
 
     `properties` maps JSON names to properties; `extensions` maps `_name` keys of primitive
     properties to the same properties; `required` lists the elements with min >= 1 with every JSON
@@ -157,8 +159,6 @@ def _base_models() -> dict[str, TypeModel]:
 
 @cache
 def _resource_models() -> dict[str, TypeModel]:
-    from fhir_server.definitions import resource_types
-
     return {name: element_model(name) for name in resource_types()}
 
 

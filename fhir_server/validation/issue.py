@@ -11,7 +11,8 @@ class Issue:
 
     `code` is an OperationOutcome issue-type code ("structure", "required", "value", "invalid",
     "not-supported"...); `expression` the FHIRPath location of the problem, e.g.
-    "Patient.name[0].given[1]" or "Observation.valueQuantity.value".
+    "Patient.name[0].given[1]" or "Observation.valueQuantity.value" (empty when the document as
+    a whole is at fault: not an object, no or an unknown resourceType).
     """
 
     severity: str

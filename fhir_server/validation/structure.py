@@ -94,16 +94,17 @@ def _object(obj: dict[str, Any], model: TypeModel, path: str, issues: Issues, ty
     chosen: dict[Element, str] | None = None
     for key, value in obj.items():
         prop = properties.get(key)
-        if prop is not None:
-            if prop.element.choice:
-                chosen = _choose(chosen, prop, path, issues)
-            _value(value, obj, prop, f"{path}.{key}", issues, types)
-        elif (prop := model.extensions.get(key)) is not None:
-            if prop.element.choice:
-                chosen = _choose(chosen, prop, path, issues)
+        sibling = prop is None
+        if sibling and (prop := model.extensions.get(key)) is None:
+            if key != "resourceType" or model.kind != "resource":
+                _error(issues, _STRUCTURE, _unknown(key, model), f"{path}.{key}")
+            continue
+        if prop.element.choice:
+            chosen = _choose(chosen, prop, path, issues)
+        if sibling:
             _extension_sibling(value, obj.get(prop.name), prop, f"{path}.{prop.name}", issues, types)
-        elif key != "resourceType" or model.kind != "resource":
-            _error(issues, _STRUCTURE, _unknown(key, model), f"{path}.{key}")
+        else:
+            _value(value, obj, prop, f"{path}.{key}", issues, types)
     for element, keys in model.required:
         if not any(k in obj for k in keys):
             name = f"{element.name}[x]" if element.choice else element.name
@@ -168,7 +169,9 @@ def _value(
 
 
 def _cardinality(count: int, element: Element, path: str, issues: Issues) -> None:
-    if element.max is not None and count > element.max:
+    if element.max == 0:
+        _error(issues, _STRUCTURE, f"{element.path} is not allowed (max 0)", path)
+    elif element.max is not None and count > element.max:
         _error(issues, _STRUCTURE, f"{count} values given, at most {element.max} allowed", path)
     elif count < element.min:
         _error(issues, _REQUIRED, f"{count} values given, at least {element.min} required", path)
