@@ -5,7 +5,8 @@ Reads the official `hl7.fhir.r4.examples` npm package (FHIR 4.0.1) and writes, u
 
 - `structure-definitions.json.gz`: base resource, complex-type and primitive-type
   StructureDefinitions plus the core profiles (vital signs...), snapshot elements trimmed to
-  the fields validation, `_summary` and profiling need;
+  the fields validation, `_summary` and profiling need (including `minValue[x]`/`maxValue[x]`,
+  which carry the 32-bit range of `integer`);
 - `search-parameters.json.gz`: every SearchParameter of `Bundle-searchParams.json`;
 - `compartments.json.gz`: the five CompartmentDefinitions;
 - `terminology.json.gz`: ValueSets and CodeSystems (for required bindings);
@@ -58,7 +59,8 @@ def _unpack_package() -> Path:
 
 def _trim_element(element: dict) -> dict:
     kept = {k: element[k] for k in ELEMENT_KEYS if k in element}
-    kept.update({k: v for k, v in element.items() if k.startswith(("fixed", "pattern"))})
+    kept.update({k: v for k, v in element.items()
+                 if k.startswith(("fixed", "pattern", "minValue", "maxValue"))})
     if "constraint" in kept:
         kept["constraint"] = [
             {k: c[k] for k in ("key", "severity", "human", "expression", "source") if k in c}
