@@ -12,7 +12,7 @@ from typing import Any
 Json = dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Issue:
     """One OperationOutcome.issue: severity, issue-type code, text and FHIRPath location."""
 
