@@ -44,7 +44,46 @@ def scoped(field: str, single: bool, values: list, build: Callable[[str, Any], d
     """
     if single:
         return any_of([build(f"{field}.", v) for v in values])
-    return any_of([{field: {"$elemMatch": build("", v)}} for v in values])
+    return element_match(field, [build("", v) for v in values])
+
+
+def element_match(field: str, conditions: list[dict]) -> dict:
+    """Any of `conditions`, each holding within one element of the array at `field`.
+
+    Each condition is rewritten as an OR of flat conjunctions, one `$elemMatch` apiece: an
+    element satisfies (A or B) exactly when one satisfies A or one satisfies B, and flat
+    `$elemMatch` documents are what every MongoDB-compatible server (SecantusDB included) and
+    multikey index bounds handle best.
+    """
+    return any_of([{field: {"$elemMatch": c}} for condition in conditions for c in conjunctions(condition)])
+
+
+def _merge_conjunction(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for key, cond in b.items():
+        if key not in out:
+            out[key] = cond
+            continue
+        left = out[key] if isinstance(out[key], dict) else {"$eq": out[key]}
+        right = cond if isinstance(cond, dict) else {"$eq": cond}
+        out[key] = {**left, **right}
+    return out
+
+
+def conjunctions(condition: dict) -> list[dict]:
+    """`condition` in disjunctive normal form: a list of flat (no `$or`/`$and`) conjunctions."""
+    result: list[dict] = [{}]
+    for key, value in condition.items():
+        if key == "$or":
+            options = [c for alternative in value for c in conjunctions(alternative)]
+        elif key == "$and":
+            options = [{}]
+            for part in value:
+                options = [_merge_conjunction(o, c) for o in options for c in conjunctions(part)]
+        else:
+            options = [{key: value}]
+        result = [_merge_conjunction(r, o) for r in result for o in options]
+    return result
 
 
 def split_escaped(raw: str, separator: str, keep_escapes: bool = False) -> list[str]:

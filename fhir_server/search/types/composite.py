@@ -14,7 +14,7 @@ from itertools import product
 from typing import Any
 
 from fhir_server.search.errors import SearchError
-from fhir_server.search.types import any_of, split_escaped
+from fhir_server.search.types import element_match, split_escaped
 from fhir_server.search.types.by_name import MODULES, RANGE_TYPES
 
 
@@ -48,4 +48,4 @@ def match(field: str, components: tuple, values: list[list[Any]]) -> dict:
         conditions = [MODULES[c.type].match(f"c{i}", True, None, [v])
                       for i, (c, v) in enumerate(zip(components, value, strict=True))]
         return {"$and": conditions}
-    return any_of([{field: {"$elemMatch": element(v)}} for v in values])
+    return element_match(field, [element(v) for v in values])
