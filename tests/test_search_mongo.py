@@ -311,6 +311,13 @@ CASES = [
     ("Patient", [("gender", "http://hl7.org/fhir/administrative-gender|female")], set()),
     ("Patient", [("gender", "|female")], {"p2", "p3"}),
     ("Patient", [("gender:not", "male")], {"p2", "p3", "p4"}),
+    ("Patient", [("gender:in", "http://hl7.org/fhir/ValueSet/administrative-gender")], {"p1", "p2", "p3"}),
+    ("Patient", [("gender:not-in", "http://hl7.org/fhir/ValueSet/administrative-gender")], {"p4"}),
+    (
+        "Observation",
+        [("status:in", "http://hl7.org/fhir/ValueSet/observation-status|4.0.1")],
+        {"o1", "o2", "o3", "o4", "o5", "o6", "o7"},
+    ),
     ("Patient", [("gender:missing", "true")], {"p4"}),
     ("Patient", [("identifier", "123")], {"p1", "p2"}),
     ("Patient", [("identifier", "urn:sys1|123")], {"p1"}),

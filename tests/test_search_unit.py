@@ -244,6 +244,8 @@ def test_extraction_of_every_example_never_fails():
         ("Patient", [("birthdate", "zz2020")], "birthdate"),
         ("Patient", [("name:foo", "x")], "name:foo"),
         ("Patient", [("gender:in", "http://x/vs")], "gender:in"),
+    ("Observation", [("code:in", "http://hl7.org/fhir/ValueSet/observation-codes")], "code:in"),
+    ("Patient", [("gender:below", "x")], "gender:below"),
         ("Patient", [("gender:exact", "x")], "gender:exact"),
         ("Patient", [("name:missing", "yes")], "name:missing"),
         ("Patient", [("identifier:of-type", "a|b")], "identifier:of-type"),

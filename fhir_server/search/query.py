@@ -24,7 +24,7 @@ RESULT_PARAMS = frozenset({"_sort", "_count", "_include", "_revinclude", "_summa
 UNSUPPORTED = frozenset({"_text", "_content", "_list", "_query", "_filter", "_type"})
 _SUPPORTED_MODIFIERS = {
     "string": {"missing", "exact", "contains"},
-    "token": {"missing", "text", "not", "of-type"},
+    "token": {"missing", "text", "not", "of-type", "in", "not-in"},
     "reference": {"missing", "identifier"},
     "uri": {"missing", "above", "below"},
 }

@@ -14,8 +14,9 @@ expression) on the one multikey field `t`:
 | ContactPoint | value | ContactPoint.system (`phone`, `email`...) |
 
 `x` holds folded `CodeableConcept.text`, `Coding.display` and `Identifier.type.text` for `:text`;
-`o` holds `typeSystem|typeCode|value` for `Identifier` `:of-type`. A `|` or `\\` inside a part is
-escaped with `\\` so `a|b` can only be read one way.
+`o` holds `typeSystem|typeCode|value` for `Identifier` `:of-type`. `:in`/`:not-in` expand the
+ValueSet from the shipped terminology (`valuesets`) into the `system|code` and `|code` tokens.
+A `|` or `\\` inside a part is escaped with `\\` so `a|b` can only be read one way.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, NamedTuple
 from fhir_server.search.errors import SearchError
 from fhir_server.search.text import fold
 from fhir_server.search.types import any_of, packed, split_escaped
+from fhir_server.search.valuesets import expand
 
 
 def escape(part: str) -> str:
@@ -110,12 +112,15 @@ class TokenValue(NamedTuple):
     code: str | None
     type_system: str | None = None  # :of-type only
     text: str | None = None  # :text only
+    members: tuple[str, ...] = ()  # :in / :not-in: the stored tokens of the ValueSet's codes
 
 
 def parse(raw: str, modifier: str | None) -> TokenValue:
     """`code`, `system|code`, `|code`, `system|`; `:of-type` takes `system|code|value`."""
     if modifier == "text":
         return TokenValue(None, None, text=split_escaped(raw, "")[0])
+    if modifier in ("in", "not-in"):
+        return TokenValue(None, None, members=_members(split_escaped(raw, "")[0]))
     parts = split_escaped(raw, "|")
     if modifier == "of-type":
         if len(parts) != 3 or not all(parts):
@@ -128,6 +133,15 @@ def parse(raw: str, modifier: str | None) -> TokenValue:
             raise SearchError("", "empty token")
         return TokenValue(None, parts[0])
     return TokenValue(parts[0], parts[1] or None)
+
+
+def _members(url: str) -> tuple[str, ...]:
+    codes = expand(url)
+    if codes is None:
+        raise SearchError("", f"cannot expand ValueSet {url!r} here")
+    # A plain `code` element is stored without a system (`|code`): the ValueSet gives it one.
+    return tuple(sorted({f"{escape(system)}|{escape(code)}" for system, code in codes}
+                        | {f"|{escape(code)}" for _, code in codes}))
 
 
 def _token_condition(value: TokenValue) -> tuple[str, Any]:
@@ -147,6 +161,9 @@ def match(field: str, single: bool, modifier: str | None, values: list[TokenValu
     tokens = f"{field}.{key}"
     if modifier == "text":
         return any_of([{f"{field}.x": {"$regex": "^" + re.escape(fold(v.text or ""))}} for v in values])
+    if modifier in ("in", "not-in"):
+        members = sorted({m for v in values for m in v.members})
+        return {tokens: {"$in" if modifier == "in" else "$nin": members}}
     if modifier == "of-type":
         keys = ["|".join(escape(p) for p in (v.type_system, v.system, v.code)) for v in values]
         return {f"{field}.o": keys[0] if len(keys) == 1 else {"$in": keys}}
