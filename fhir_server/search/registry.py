@@ -13,6 +13,7 @@ to notice that indexed values may need rebuilding.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,7 @@ ORDERED_TYPES = frozenset({"number", "date", "quantity"})
 # Parameters answered from the stored document itself rather than from `sp`.
 COLUMNS = {"_id": "_id", "_lastUpdated": "ts"}
 _NOT_DOMAIN = frozenset({"Bundle", "Binary", "Parameters"})
+_RESOLVE_IS = re.compile(r"resolve\(\) is (\w+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,15 @@ def _bases(base: list[str]) -> list[str]:
     return types
 
 
+def _targets(declared: list[str], expression: str | None) -> tuple[str, ...]:
+    """Declared targets, narrowed when every branch of the expression tests `resolve() is T`."""
+    branches = split_union(expression) if expression else []
+    tested = [_RESOLVE_IS.findall(b) for b in branches]
+    if branches and all(len(t) == 1 for t in tested):
+        return tuple(t for t in declared if t in {found[0] for found in tested}) or tuple(declared)
+    return tuple(declared)
+
+
 def _expression_for(expression: str | None, resource_type: str) -> str | None:
     if not expression:
         return None
@@ -152,7 +163,7 @@ class Registry:
             param = SearchParam(
                 code=code, type=definition["type"], url=definition["url"], resource_type=resource_type,
                 expression=expression, path=path, single=bool(path and path.single),
-                targets=tuple(definition.get("target", ())), components=components,
+                targets=_targets(definition.get("target", []), expression), components=components,
                 column=COLUMNS.get(code), definition=definition,
             )
             existing = self._by_type[resource_type].get(code)
