@@ -13,6 +13,9 @@ from fhir_server.api import errors, health
 from fhir_server.api.fhir_endpoint import fhir_endpoint
 from fhir_server.config import Settings
 from fhir_server.definitions import resource_types
+from fhir_server.search.extract import extract
+from fhir_server.search.indexes import index_specs
+from fhir_server.search.types.reference import configure_local_bases
 from fhir_server.storage import Database, ResourceStore
 
 log = logging.getLogger(__name__)
@@ -29,10 +32,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings.mongodb_uri, settings.database_name, timeout_ms=settings.db_timeout_ms,
                             transaction_attempts=settings.transaction_attempts)
-        await database.ensure_indexes(list(resource_types()), lambda _type: [])
+        await database.ensure_indexes(list(resource_types()), index_specs)
+        if settings.base_url:
+            configure_local_bases([settings.base_url])
         app.state.settings = settings
         app.state.database = database
-        app.state.store = ResourceStore(database)
+        app.state.store = ResourceStore(database, indexer=extract)
         log.info("FHIR server ready (database '%s')", settings.database_name)
         yield
         await database.close()
