@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from fhir_server.config import Settings
 from fhir_server.storage import Database, ResourceStore, Session, Version
@@ -61,15 +61,35 @@ class Route:
     compartment: str | None = None
 
 
+class Access(Protocol):
+    """What the caller may see: an extra MongoDB filter per resource type (auth provides it)."""
+
+    def restrict(self, resource_type: str) -> Json | None:
+        """A filter every query on `resource_type`'s collection must also satisfy; None: no limit."""
+        ...
+
+
+class Unrestricted:
+    """The access of the server itself and of unauthenticated deployments: everything."""
+
+    def restrict(self, resource_type: str) -> Json | None:
+        return None
+
+
+UNRESTRICTED = Unrestricted()
+
+
 @dataclass(frozen=True)
 class Context:
-    """What an interaction may use: settings, storage, the public base URL and the open session."""
+    """What an interaction may use: settings, storage, the public base URL, the open session and
+    the caller's access (which search, read, history and includes must honour)."""
 
     settings: Settings
     database: Database
     store: ResourceStore
     base_url: str
     session: Session | None = None
+    access: Access = UNRESTRICTED
 
     def in_session(self, session: Session) -> Context:
         return replace(self, session=session)
