@@ -40,6 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.store = ResourceStore(database, indexer=extract)
         log.info("FHIR server ready (database '%s')", settings.database_name)
         yield
+        await app.state.store.creates.drain()
         await database.close()
 
     app = FastAPI(title="MedicalCycle FHIR", version=__version__, lifespan=lifespan,

@@ -1,22 +1,31 @@
-"""create (`POST [type]`), with conditional create (`If-None-Exist`)."""
+"""create (`POST [type]`), with conditional create (`If-None-Exist`).
+
+A plain create outside a transaction Bundle joins the store's group commit; a conditional one
+runs in its own transaction, so its search and its write see the same state.
+"""
 
 from __future__ import annotations
 
 from fhir_server.interactions import conditional
-from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Route
+from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Json, Route
 from fhir_server.interactions.registry import interaction
 from fhir_server.interactions.responses import accept_resource, version_response
 
 
-@interaction("create", writes=True)
+@interaction("create", writes=True, transactional=False)
 async def create(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
     resource = accept_resource(req.body, route.type)
     if_none_exist = req.headers.get("if-none-exist")
     if if_none_exist:
         criteria = conditional.parse_criteria(if_none_exist)
-        existing = conditional.single_match(await conditional.matches(ctx, route.type, criteria), "create")
-        if existing is not None:
-            return version_response(ctx, 200, existing)
+        return await ctx.transaction(lambda tx: _create_unless_exists(tx, route.type, resource, criteria))
     # The server assigns ids: a client-sent id is ignored (http.html#create).
-    version = await ctx.store.create(ctx.session, route.type, resource)
-    return version_response(ctx, 201, version)
+    return version_response(ctx, 201, await ctx.store.create(ctx.session, route.type, resource))
+
+
+async def _create_unless_exists(ctx: Context, resource_type: str, resource: Json,
+                                criteria: list[tuple[str, str]]) -> FhirResponse:
+    existing = conditional.single_match(await conditional.matches(ctx, resource_type, criteria), "create")
+    if existing is not None:
+        return version_response(ctx, 200, existing)
+    return version_response(ctx, 201, await ctx.store.create(ctx.session, resource_type, resource))

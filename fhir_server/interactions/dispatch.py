@@ -42,9 +42,8 @@ async def perform(ctx: Context, req: FhirRequest) -> FhirResponse:
             raise FhirError(405, "not-supported",
                             f"{route.type} resources are written only by the server; "
                             "over the API they are read-only")
-        if entry.writes and ctx.session is None:
-            response = await ctx.database.transaction(
-                lambda session: entry.handler(ctx.in_session(session), req, route))
+        if entry.transactional:
+            response = await ctx.transaction(lambda tx: entry.handler(tx, req, route))
         else:
             response = await entry.handler(ctx, req, route)
         return _apply_prefer(req, response) if entry.writes else response

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from fhir_server.config import Settings
 from fhir_server.storage import Database, ResourceStore, Session, Version
 
 Json = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,12 @@ class Context:
 
     def in_session(self, session: Session) -> Context:
         return replace(self, session=session)
+
+    async def transaction(self, work: Callable[[Context], Awaitable[T]]) -> T:
+        """Run `work` inside the open transaction (a transaction Bundle's), or in a new one."""
+        if self.session is not None:
+            return await work(self)
+        return await self.database.transaction(lambda session: work(self.in_session(session)))
 
     def url(self, *parts: str) -> str:
         return "/".join([self.base_url, *parts])

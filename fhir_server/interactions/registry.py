@@ -21,17 +21,24 @@ class Interaction:
     code: str
     handler: Handler
     writes: bool
+    """Changes data: `Prefer: return=` applies, server-written types refuse it."""
+    transactional: bool
+    """The dispatcher runs it in a transaction (else the handler manages its own)."""
 
 
 HANDLERS: dict[str, Interaction] = {}
 
 
-def interaction(*codes: str, writes: bool = False) -> Callable[[Handler], Handler]:
-    """Register the decorated function as the handler of the interaction `codes`."""
+def interaction(*codes: str, writes: bool = False, transactional: bool | None = None
+                ) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of the interaction `codes`.
+
+    Writes are transactional unless they say otherwise.
+    """
 
     def register(handler: Handler) -> Handler:
         for code in codes:
-            HANDLERS[code] = Interaction(code, handler, writes)
+            HANDLERS[code] = Interaction(code, handler, writes, writes if transactional is None else transactional)
         return handler
 
     return register

@@ -27,6 +27,7 @@ from pymongo import ReturnDocument
 
 from fhir_server.fhir.primitives import format_instant, new_id, now
 from fhir_server.storage.database import Database, Session, WriteConflict
+from fhir_server.storage.group_commit import GroupCommit
 
 Json = dict[str, Any]
 Indexer = Callable[[str, Json], Json]
@@ -89,6 +90,7 @@ class ResourceStore:
     def __init__(self, database: Database, indexer: Indexer | None = None) -> None:
         self.database = database
         self.indexer: Indexer = indexer or (lambda _type, _resource: {})
+        self.creates: GroupCommit[tuple[str, Json], Version] = GroupCommit(database, self.insert_new)
 
     async def read(self, resource_type: str, resource_id: str, session: Session | None = None) -> Version | None:
         """The current version (a deleted resource gives its tombstone version), or None."""
@@ -104,9 +106,31 @@ class ResourceStore:
             return None
         return (await self._with_resources([doc], session))[0]
 
-    async def create(self, session: Session, resource_type: str, resource: Json) -> Version:
-        """Store `resource` as version 1 under a new server-assigned id."""
-        return await self._write(session, resource_type, new_id(), resource, None, "POST")
+    async def create(self, session: Session | None, resource_type: str, resource: Json) -> Version:
+        """Store `resource` as version 1 under a new server-assigned id.
+
+        Without a session the create joins the next group commit (its own transaction, shared
+        with concurrent creates); with one it is written inside the caller's transaction.
+        """
+        if session is None:
+            return await self.creates.submit((resource_type, resource))
+        return (await self.insert_new(session, [(resource_type, resource)]))[0]
+
+    async def insert_new(self, session: Session, items: list[tuple[str, Json]]) -> list[Version]:
+        """Store new resources as version 1 with fresh ids: one `insert_many` per collection."""
+        ts = now()
+        versions = [Version(t, rid, 1, ts, _stamp(r, rid, 1, ts), "POST")
+                    for (t, r), rid in ((item, new_id()) for item in items)]
+        by_type: dict[str, list[Json]] = defaultdict(list)
+        for v in versions:
+            by_type[v.type].append({"_id": v.id, "vid": 1, "ts": ts, "res": v.resource,
+                                    "sp": self.indexer(v.type, v.resource)})
+        for resource_type, documents in by_type.items():
+            await self.database.resources(resource_type).insert_many(documents, ordered=False, session=session)
+        await self.database.history.insert_many(
+            [{"_id": _history_id(v.type, v.id, 1), "t": v.type, "i": v.id, "v": 1, "ts": ts, "m": "POST"}
+             for v in versions], ordered=False, session=session)
+        return versions
 
     async def update(self, session: Session, resource_type: str, resource_id: str, resource: Json,
                      *, method: str = "PUT", if_match: int | None = None) -> tuple[Version, bool]:
