@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from fhir_server import __version__
 from fhir_server.api import errors, health
-from fhir_server.api.fhir_endpoint import fhir_endpoint
+from fhir_server.api.asgi import ServerApplication
 from fhir_server.config import Settings
 from fhir_server.definitions import resource_types
 from fhir_server.search.extract import extract
@@ -20,10 +20,7 @@ from fhir_server.storage import Database, ResourceStore
 
 log = logging.getLogger(__name__)
 
-FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-
-
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings) -> ServerApplication:
     """The FHIR server application for `settings` (which must name the MongoDB to use)."""
     if not settings.mongodb_uri:
         raise ValueError("create_app needs settings.mongodb_uri; `fhir-server serve` starts the embedded one")
@@ -47,5 +44,4 @@ def create_app(settings: Settings) -> FastAPI:
                   docs_url="/_docs", redoc_url=None, openapi_url="/_openapi.json")
     errors.install(app)
     app.include_router(health.router)
-    app.add_api_route("/{path:path}", fhir_endpoint, methods=FHIR_METHODS, include_in_schema=False)
-    return app
+    return ServerApplication(app)

@@ -31,10 +31,16 @@ def test_non_object_body_is_400(client: httpx.Client) -> None:
     _outcome(client.post("/Patient", content=b"", headers=fhir_headers()), 400)
 
 
-@pytest.mark.parametrize("path", ["/NotAType", "/NotAType/1", "/patient/1", "/NotAType/_history"])
+@pytest.mark.parametrize("path", ["/NotAType", "/NotAType/1", "/NotAType/_history"])
 def test_unknown_resource_type_is_404(client: httpx.Client, path: str) -> None:
     body = _outcome(client.get(path), 404)
     assert body["issue"][0]["code"] == "not-supported"
+
+
+@pytest.mark.parametrize("path", ["/patient/1", "/no-such-endpoint"])
+def test_unknown_path_is_404_with_outcome(client: httpx.Client, path: str) -> None:
+    body = _outcome(client.get(path), 404)
+    assert body["issue"][0]["code"] == "not-found"
 
 
 @pytest.mark.parametrize("bad_id", ["a" * 65, "has space", "under_score", "ünïcode"])

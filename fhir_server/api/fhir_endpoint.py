@@ -1,11 +1,13 @@
-"""The catch-all FHIR endpoint: every path under the base goes through `dispatch.perform`."""
+"""The FHIR endpoint: every FHIR path under the base goes through `dispatch.perform`."""
 
 from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
 import orjson
-from fastapi import Request, Response
+from starlette.datastructures import State
+from starlette.requests import Request
+from starlette.responses import Response
 
 from fhir_server.api.negotiation import FORM, parse_body, response_type
 from fhir_server.fhir.outcome import FhirError
@@ -16,9 +18,8 @@ BODY_METHODS = ("POST", "PUT", "PATCH")
 NO_BODY_STATUSES = (204, 304)
 
 
-async def fhir_endpoint(request: Request) -> Response:
+async def fhir_endpoint(request: Request, state: State) -> Response:
     """Adapt one HTTP request to a FHIR interaction and its outcome back to HTTP."""
-    state = request.app.state
     params = request.query_params.multi_items()
     pretty = request.query_params.get("_pretty") == "true"
     media_type = "application/fhir+json"
