@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
+from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
@@ -38,7 +39,7 @@ class ServerApplication:
         self.api = api
 
     @property
-    def state(self):  # noqa: ANN201 - starlette's State
+    def state(self) -> State:
         return self.api.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
