@@ -11,22 +11,18 @@ import base64
 
 import orjson
 
-from fhir_server.fhir.outcome import FhirError, bad_request, gone, not_found, unprocessable
+from fhir_server.fhir.outcome import FhirError, bad_request, not_found, unprocessable
 from fhir_server.interactions import conditional
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Json, Route
 from fhir_server.interactions.registry import interaction
-from fhir_server.interactions.responses import check_valid
+from fhir_server.interactions.responses import check_valid, current_resource
 from fhir_server.interactions.update import store_update
 from fhir_server.patch import PatchError, apply_fhirpath_patch, apply_json_patch
 
 
 @interaction("patch", writes=True)
 async def patch(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
-    current = await ctx.store.read(route.type, route.id, ctx.session)
-    if current is None:
-        raise not_found(f"{route.type}/{route.id} is not known")
-    if current.deleted:
-        raise gone(f"{route.type}/{route.id} was deleted")
+    current = await current_resource(ctx, route.type, route.id)
     return await _patch_and_store(ctx, req, current.resource)
 
 

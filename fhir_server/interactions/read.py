@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from fhir_server.fhir.outcome import gone, not_found
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Route
 from fhir_server.interactions.registry import interaction
-from fhir_server.interactions.responses import not_modified, version_headers
+from fhir_server.interactions.responses import current_resource, live, not_modified, version_headers
 
 
 @interaction("read")
 async def read(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
-    version = await ctx.store.read(route.type, route.id, ctx.session)
-    if version is None:
-        raise not_found(f"{route.type}/{route.id} is not known")
-    if version.deleted:
-        raise gone(f"{route.type}/{route.id} was deleted")
+    version = await current_resource(ctx, route.type, route.id)
     headers = version_headers(ctx, version)
     del headers["Location"]
     if not_modified(req, version):
@@ -27,10 +22,7 @@ async def vread(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
     version = None
     if route.vid.isdigit():
         version = await ctx.store.read_version(route.type, route.id, int(route.vid), ctx.session)
-    if version is None:
-        raise not_found(f"{route.type}/{route.id} has no version '{route.vid}'")
-    if version.deleted:
-        raise gone(f"Version {route.vid} of {route.type}/{route.id} is a deletion")
+    version = live(version, f"Version {route.vid} of {route.type}/{route.id}")
     headers = version_headers(ctx, version)
     del headers["Location"]
     return FhirResponse(200, version.resource, headers, version)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from email.utils import parsedate_to_datetime
 
-from fhir_server.fhir.outcome import FhirError, bad_request
+from fhir_server.fhir.outcome import FhirError, bad_request, gone, not_found
 from fhir_server.fhir.primitives import format_http_date
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Json
 from fhir_server.storage import Version
@@ -26,6 +26,20 @@ def version_headers(ctx: Context, version: Version) -> dict[str, str]:
 
 def version_response(ctx: Context, status: int, version: Version) -> FhirResponse:
     return FhirResponse(status, version.resource, version_headers(ctx, version), version)
+
+
+def live(version: Version | None, what: str) -> Version:
+    """`version` if it holds a resource: 404 when there is none, 410 when it is a deletion."""
+    if version is None:
+        raise not_found(f"{what} is not known")
+    if version.deleted:
+        raise gone(f"{what} is deleted")
+    return version
+
+
+async def current_resource(ctx: Context, resource_type: str, resource_id: str) -> Version:
+    """The live current version of a resource, else 404 or 410."""
+    return live(await ctx.store.read(resource_type, resource_id, ctx.session), f"{resource_type}/{resource_id}")
 
 
 def accept_resource(body: object, resource_type: str) -> Json:
