@@ -65,6 +65,9 @@ def test_audit_events_cannot_be_written_over_rest(client: httpx.Client) -> None:
     _outcome(client.post("/AuditEvent", json=event, headers=fhir_headers()), 405)
     _outcome(client.put("/AuditEvent/x", json={**event, "id": "x"}, headers=fhir_headers()), 405)
     _outcome(client.delete("/AuditEvent/x"), 405)
+    _outcome(client.patch("/AuditEvent/x", json=[], headers={"Content-Type": "application/json-patch+json"}), 405)
+    _outcome(client.get("/AuditEvent/x/_history"), 405)
+    _outcome(client.get("/AuditEvent/_history"), 405)
 
 
 def test_oversized_body_is_413(make_server) -> None:

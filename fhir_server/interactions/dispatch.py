@@ -40,8 +40,8 @@ async def perform(ctx: Context, req: FhirRequest) -> FhirResponse:
             raise FhirError(501, "not-supported", f"The '{route.interaction}' interaction is not implemented")
         if route.type and not allowed(route.type, route.interaction):
             raise FhirError(405, "not-supported",
-                            f"{route.type} resources are written only by the server; "
-                            "over the API they are read-only")
+                            f"{route.type} resources are an immutable log written only by the server; "
+                            "over the API they are read and searched")
         if entry.transactional:
             response = await ctx.transaction(lambda tx: entry.handler(tx, req, route))
         else:

@@ -12,8 +12,9 @@ from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, R
 
 Handler = Callable[[Context, FhirRequest, Route], Awaitable[FhirResponse]]
 
-# Resource types only the server writes; over REST they are read and searched.
+# Resource types only the server writes, as an immutable log; over REST they are read and searched.
 SERVER_WRITTEN_TYPES = frozenset({"AuditEvent"})
+_LOG_INTERACTIONS = frozenset({"read", "vread", "search-type", "search-compartment", "search-system", "operation"})
 
 
 @dataclass(frozen=True)
@@ -46,5 +47,6 @@ def interaction(*codes: str, writes: bool = False, transactional: bool | None = 
 
 def allowed(resource_type: str, code: str) -> bool:
     """Whether `code` may be performed on `resource_type` over the API."""
-    interaction_ = HANDLERS.get(code)
-    return interaction_ is not None and not (interaction_.writes and resource_type in SERVER_WRITTEN_TYPES)
+    if resource_type in SERVER_WRITTEN_TYPES and code not in _LOG_INTERACTIONS:
+        return False
+    return code in HANDLERS

@@ -103,8 +103,23 @@ class ResourceStore:
         doc = await self.database.history.find_one({"_id": _history_id(resource_type, resource_id, vid)},
                                                    session=session)
         if doc is None:
-            return None
+            # Log resources (`append_log`) have one version and no history entry.
+            current = await self.read(resource_type, resource_id, session) if vid == 1 else None
+            return current if current is not None and current.vid == 1 else None
         return (await self._with_resources([doc], session))[0]
+
+    async def append_log(self, session: Session, resource_type: str, resources: list[Json]) -> list[Version]:
+        """Store immutable, server-written resources (AuditEvents) under the ids they carry.
+
+        They never change, so they get no history entries: a log append costs one indexed
+        insert per resource instead of two.
+        """
+        ts = now()
+        versions = [Version(resource_type, r["id"], 1, ts, _stamp(r, r["id"], 1, ts), "POST") for r in resources]
+        await self.database.resources(resource_type).insert_many(
+            [{"_id": v.id, "vid": 1, "ts": ts, "res": v.resource, "sp": self.indexer(resource_type, v.resource)}
+             for v in versions], ordered=False, session=session)
+        return versions
 
     async def create(self, session: Session | None, resource_type: str, resource: Json) -> Version:
         """Store `resource` as version 1 under a new server-assigned id.
