@@ -13,6 +13,7 @@ from fhir_server.api import errors, health
 from fhir_server.api.asgi import ServerApplication
 from fhir_server.config import Settings
 from fhir_server.definitions import resource_types
+from fhir_server.search import compartments
 from fhir_server.search.extract import extract
 from fhir_server.search.indexes import index_specs
 from fhir_server.search.types.reference import configure_local_bases
@@ -34,7 +35,7 @@ def create_app(settings: Settings) -> ServerApplication:
             configure_local_bases([settings.base_url])
         app.state.settings = settings
         app.state.database = database
-        app.state.store = ResourceStore(database, indexer=extract)
+        app.state.store = ResourceStore(database, indexer=extract, membership_field=compartments.KEY)
         log.info("FHIR server ready (database '%s')", settings.database_name)
         yield
         await app.state.store.creates.drain()

@@ -31,8 +31,8 @@ from fhir_server.storage.group_commit import GroupCommit
 
 Json = dict[str, Any]
 Indexer = Callable[[str, Json], Json]
-
-_CURRENT_PROJECTION = {"sp": 0}
+SideWrites = Callable[["Version"], list[tuple[str, Json]]]
+"""Given a version just written, documents (collection, document) to insert in the same transaction."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class Version:
     ts: datetime
     resource: Json | None
     method: str = "PUT"
+    compartments: tuple[str, ...] = ()
+    """The compartments (`Patient/123`...) this version belongs to, where the store knows them."""
 
     @property
     def deleted(self) -> bool:
@@ -59,8 +61,10 @@ class HistoryPage:
     has_more: bool
 
 
-def _from_current(resource_type: str, doc: Json) -> Version:
-    return Version(resource_type, doc["_id"], doc["vid"], doc["ts"], doc.get("res"))
+def _as_tuple(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _from_history(doc: Json) -> Version:
@@ -85,18 +89,29 @@ def _stamp(resource: Json, resource_id: str, vid: int, ts: datetime) -> Json:
 
 
 class ResourceStore:
-    """Versioned resources of every type. `indexer(type, resource)` yields the search index."""
+    """Versioned resources of every type.
 
-    def __init__(self, database: Database, indexer: Indexer | None = None) -> None:
+    `indexer(type, resource)` yields the search index stored beside each resource;
+    `membership_field` names the index entry listing the resource's compartments, which reads
+    return with each version (access control and audit need them on every request).
+    """
+
+    def __init__(self, database: Database, indexer: Indexer | None = None, membership_field: str | None = None
+                 ) -> None:
         self.database = database
         self.indexer: Indexer = indexer or (lambda _type, _resource: {})
-        self.creates: GroupCommit[tuple[str, Json], Version] = GroupCommit(database, self.insert_new)
+        self.membership_field = membership_field
+        self.projection: Json = {"vid": 1, "ts": 1, "res": 1, "del": 1}
+        if membership_field:
+            self.projection[f"sp.{membership_field}"] = 1
+        self.creates: GroupCommit[tuple[str, Json, SideWrites | None], Version] = GroupCommit(
+            database, self._create_batch)
 
     async def read(self, resource_type: str, resource_id: str, session: Session | None = None) -> Version | None:
         """The current version (a deleted resource gives its tombstone version), or None."""
         doc = await self.database.resources(resource_type).find_one(
-            {"_id": resource_id}, _CURRENT_PROJECTION, session=session)
-        return _from_current(resource_type, doc) if doc else None
+            {"_id": resource_id}, self.projection, session=session)
+        return self._from_current(resource_type, doc) if doc else None
 
     async def read_version(self, resource_type: str, resource_id: str, vid: int,
                            session: Session | None = None) -> Version | None:
@@ -121,25 +136,44 @@ class ResourceStore:
              for v in versions], ordered=False, session=session)
         return versions
 
-    async def create(self, session: Session | None, resource_type: str, resource: Json) -> Version:
+    async def create(self, session: Session | None, resource_type: str, resource: Json,
+                     side: SideWrites | None = None) -> Version:
         """Store `resource` as version 1 under a new server-assigned id.
 
         Without a session the create joins the next group commit (its own transaction, shared
         with concurrent creates); with one it is written inside the caller's transaction.
+        `side` documents are written in the same transaction as the resource.
         """
         if session is None:
-            return await self.creates.submit((resource_type, resource))
-        return (await self.insert_new(session, [(resource_type, resource)]))[0]
+            return await self.creates.submit((resource_type, resource, side))
+        return (await self._create_batch(session, [(resource_type, resource, side)]))[0]
+
+    async def _create_batch(self, session: Session, items: list[tuple[str, Json, SideWrites | None]]
+                            ) -> list[Version]:
+        versions = await self.insert_new(session, [(t, r) for t, r, _ in items])
+        await self.insert_side(session, [doc for (_, _, side), v in zip(items, versions, strict=True) if side
+                                         for doc in side(v)])
+        return versions
+
+    async def insert_side(self, session: Session, documents: list[tuple[str, Json]]) -> None:
+        """Insert side documents (audit records...) in the caller's transaction, one insert per collection."""
+        by_collection: dict[str, list[Json]] = defaultdict(list)
+        for collection, document in documents:
+            by_collection[collection].append(document)
+        for collection, batch in by_collection.items():
+            await self.database.collection(collection).insert_many(batch, session=session)
 
     async def insert_new(self, session: Session, items: list[tuple[str, Json]]) -> list[Version]:
         """Store new resources as version 1 with fresh ids: one `insert_many` per collection."""
         ts = now()
-        versions = [Version(t, rid, 1, ts, _stamp(r, rid, 1, ts), "POST")
-                    for (t, r), rid in ((item, new_id()) for item in items)]
+        versions = []
         by_type: dict[str, list[Json]] = defaultdict(list)
-        for v in versions:
-            by_type[v.type].append({"_id": v.id, "vid": 1, "ts": ts, "res": v.resource,
-                                    "sp": self.indexer(v.type, v.resource)})
+        for resource_type, resource in items:
+            resource_id = new_id()
+            stamped = _stamp(resource, resource_id, 1, ts)
+            index = self.indexer(resource_type, stamped)
+            versions.append(Version(resource_type, resource_id, 1, ts, stamped, "POST", self._memberships(index)))
+            by_type[resource_type].append({"_id": resource_id, "vid": 1, "ts": ts, "res": stamped, "sp": index})
         for resource_type, documents in by_type.items():
             await self.database.resources(resource_type).insert_many(documents, ordered=False, session=session)
         await self.database.history.insert_many(
@@ -148,7 +182,8 @@ class ResourceStore:
         return versions
 
     async def update(self, session: Session, resource_type: str, resource_id: str, resource: Json,
-                     *, method: str = "PUT", if_match: int | None = None) -> tuple[Version, bool]:
+                     *, method: str = "PUT", if_match: int | None = None, side: SideWrites | None = None
+                     ) -> tuple[Version, bool]:
         """Store a new version; returns it and whether it created the resource (or revived a deleted one).
 
         `if_match` is the version the client expects to be current: a mismatch raises
@@ -157,15 +192,16 @@ class ResourceStore:
         current = await self._current_meta(session, resource_type, resource_id)
         if if_match is not None and (current is None or current.get("del") or current["vid"] != if_match):
             raise VersionMismatch(if_match, current["vid"] if current else None)
-        version = await self._write(session, resource_type, resource_id, resource, current, method)
+        version = await self._write(session, resource_type, resource_id, resource, current, method, side)
         return version, current is None or bool(current.get("del"))
 
-    async def delete(self, session: Session, resource_type: str, resource_id: str) -> Version | None:
+    async def delete(self, session: Session, resource_type: str, resource_id: str,
+                     side: SideWrites | None = None) -> Version | None:
         """Record a delete; None when there is nothing (live) to delete."""
         current = await self._current_meta(session, resource_type, resource_id)
         if current is None or current.get("del"):
             return None
-        return await self._write(session, resource_type, resource_id, None, current, "DELETE")
+        return await self._write(session, resource_type, resource_id, None, current, "DELETE", side)
 
     async def history(self, resource_type: str | None, resource_id: str | None, *, count: int,
                       since: datetime | None = None, at: tuple[datetime, datetime] | None = None,
@@ -205,8 +241,16 @@ class ResourceStore:
                    session: Session | None = None) -> list[Version]:
         """Current, live resources of one type matching a MongoDB filter over the stored documents."""
         cursor = self.database.resources(resource_type).find(
-            {"$and": [query, {"del": {"$ne": True}}]}, _CURRENT_PROJECTION, session=session).limit(limit)
-        return [_from_current(resource_type, d) for d in await cursor.to_list(length=limit)]
+            {"$and": [query, {"del": {"$ne": True}}]}, self.projection, session=session).limit(limit)
+        return [self._from_current(resource_type, d) for d in await cursor.to_list(length=limit)]
+
+    def _from_current(self, resource_type: str, doc: Json) -> Version:
+        """A version from a stored current document (read with `self.projection`)."""
+        return Version(resource_type, doc["_id"], doc["vid"], doc["ts"], doc.get("res"),
+                       compartments=self._memberships(doc.get("sp")))
+
+    def _memberships(self, index: Json | None) -> tuple[str, ...]:
+        return _as_tuple((index or {}).get(self.membership_field)) if self.membership_field else ()
 
     async def _with_resources(self, docs: list[Json], session: Session | None) -> list[Version]:
         """History entries as versions, filling the current versions' stubs from the type collections."""
@@ -233,11 +277,14 @@ class ResourceStore:
         return versions
 
     async def _current_meta(self, session: Session, resource_type: str, resource_id: str) -> Json | None:
-        return await self.database.resources(resource_type).find_one(
-            {"_id": resource_id}, {"vid": 1, "ts": 1, "del": 1}, session=session)
+        projection = {"vid": 1, "ts": 1, "del": 1}
+        if self.membership_field:
+            projection[f"sp.{self.membership_field}"] = 1
+        return await self.database.resources(resource_type).find_one({"_id": resource_id}, projection,
+                                                                     session=session)
 
     async def _write(self, session: Session, resource_type: str, resource_id: str, resource: Json | None,
-                     current: Json | None, method: str) -> Version:
+                     current: Json | None, method: str, side: SideWrites | None = None) -> Version:
         vid = current["vid"] + 1 if current else 1
         ts = now()
         if current and ts <= current["ts"]:
@@ -246,10 +293,13 @@ class ResourceStore:
         collection = self.database.resources(resource_type)
         if resource is None:
             document: Json = {"_id": resource_id, "vid": vid, "ts": ts, "del": True}
+            # A deletion concerns the compartments the resource was in.
+            compartments = self._memberships((current or {}).get("sp"))
         else:
             resource = _stamp(resource, resource_id, vid, ts)
-            document = {"_id": resource_id, "vid": vid, "ts": ts, "res": resource,
-                        "sp": self.indexer(resource_type, resource)}
+            index = self.indexer(resource_type, resource)
+            document = {"_id": resource_id, "vid": vid, "ts": ts, "res": resource, "sp": index}
+            compartments = self._memberships(index)
         if current is None:
             await collection.insert_one(document, session=session)
         else:
@@ -267,7 +317,10 @@ class ResourceStore:
         await self.database.history.insert_one(
             {"_id": _history_id(resource_type, resource_id, vid), "t": resource_type, "i": resource_id,
              "v": vid, "ts": ts, "m": method}, session=session)
-        return Version(resource_type, resource_id, vid, ts, resource, method)
+        version = Version(resource_type, resource_id, vid, ts, resource, method, compartments)
+        if side:
+            await self.insert_side(session, side(version))
+        return version
 
 
 class VersionMismatch(Exception):
