@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fhir_server import __version__
 from fhir_server.api import errors, health
 from fhir_server.api.asgi import ServerApplication
+from fhir_server.audit.log import AuditLog
 from fhir_server.config import Settings
 from fhir_server.definitions import resource_types
 from fhir_server.search import compartments
@@ -36,9 +37,18 @@ def create_app(settings: Settings) -> ServerApplication:
         app.state.settings = settings
         app.state.database = database
         app.state.store = ResourceStore(database, indexer=extract, membership_field=compartments.KEY)
+        app.state.audit = None
+        if settings.audit_enabled:
+            app.state.audit = AuditLog(database, app.state.store, fail_open=settings.audit_fail_open,
+                                       retention_days=settings.audit_retention_days)
+            await app.state.audit.start()
+        else:
+            log.warning("FHIR_AUDIT=off: interactions are NOT audited")
         log.info("FHIR server ready (database '%s')", settings.database_name)
         yield
         await app.state.store.creates.drain()
+        if app.state.audit:
+            await app.state.audit.stop()
         await database.close()
 
     app = FastAPI(title="MedicalCycle FHIR", version=__version__, lifespan=lifespan,

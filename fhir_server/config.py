@@ -10,9 +10,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
-def _int_env(name: str, default: int) -> int:
+def _int_env(name: str, default: int | None) -> int | None:
     raw = os.environ.get(name)
     return int(raw) if raw else default
+
+
+def _flag_env(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "on", "true", "yes"):
+        return True
+    if raw in ("0", "off", "false", "no"):
+        return False
+    raise ValueError(f"{name} must be on or off, not '{raw}'")
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,12 @@ class Settings:
     """`FHIR_DB_TIMEOUT_MS`: how long to wait for the database before answering 503."""
     transaction_attempts: int = 8
     """`FHIR_TRANSACTION_ATTEMPTS`: bounded retries of a write on transient conflicts."""
+    audit_enabled: bool = True
+    """`FHIR_AUDIT` (`on`/`off`): record an AuditEvent for every interaction. Off only for benchmarks."""
+    audit_fail_open: bool = False
+    """`FHIR_AUDIT_FAIL_OPEN`: answer even when the audit log cannot be written (logged, retried)."""
+    audit_retention_days: int | None = None
+    """`FHIR_AUDIT_RETENTION_DAYS`: AuditEvents older than this are pruned (unset: kept forever)."""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -52,5 +69,8 @@ class Settings:
             max_page_size=_int_env("FHIR_MAX_COUNT", defaults.max_page_size),
             db_timeout_ms=_int_env("FHIR_DB_TIMEOUT_MS", defaults.db_timeout_ms),
             transaction_attempts=_int_env("FHIR_TRANSACTION_ATTEMPTS", defaults.transaction_attempts),
+            audit_enabled=_flag_env("FHIR_AUDIT", defaults.audit_enabled),
+            audit_fail_open=_flag_env("FHIR_AUDIT_FAIL_OPEN", defaults.audit_fail_open),
+            audit_retention_days=_int_env("FHIR_AUDIT_RETENTION_DAYS", defaults.audit_retention_days),
         )
         return replace(settings, **overrides)

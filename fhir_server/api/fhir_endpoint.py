@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl
 
 import orjson
@@ -10,12 +11,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server.api.negotiation import FORM, parse_body, response_type
+from fhir_server.audit.capture import RequestAuditor, RequestFacts
 from fhir_server.fhir.outcome import FhirError
+from fhir_server.fhir.primitives import new_id
 from fhir_server.interactions.dispatch import error_response, perform
-from fhir_server.interactions.model import Context, FhirRequest, FhirResponse
+from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Route
+from fhir_server.interactions.routing import parse_route
 
 BODY_METHODS = ("POST", "PUT", "PATCH")
 NO_BODY_STATUSES = (204, 304)
+# A client's X-Request-Id is kept when it is a plausible id; anything else is replaced.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 async def fhir_endpoint(request: Request, state: State) -> Response:
@@ -23,10 +29,16 @@ async def fhir_endpoint(request: Request, state: State) -> Response:
     params = request.query_params.multi_items()
     pretty = request.query_params.get("_pretty") == "true"
     media_type = "application/fhir+json"
+    base_url = state.settings.base_url or f"{request.url.scheme}://{request.url.netloc}"
+    request_id = request.headers.get("x-request-id", "")
+    if not _REQUEST_ID.fullmatch(request_id):
+        request_id = new_id()
+    facts = RequestFacts(request_id, request.client.host if request.client else None, base_url)
+    auditor = RequestAuditor(state.audit, facts) if state.audit else None
+    path = request.url.path.strip("/")
     try:
         media_type = response_type(request.query_params.get("_format"), request.headers.get("accept"))
         body = None
-        path = request.url.path.strip("/")
         if request.method in BODY_METHODS:
             raw = await _read_body(request, state.settings.max_body_bytes)
             content_type = request.headers.get("content-type", "")
@@ -36,12 +48,22 @@ async def fhir_endpoint(request: Request, state: State) -> Response:
                 params = params + parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
             elif raw:
                 body = parse_body(content_type, raw, request.method)
-        ctx = Context(state.settings, state.database, state.store,
-                      state.settings.base_url or f"{request.url.scheme}://{request.url.netloc}")
+        ctx = Context(state.settings, state.database, state.store, base_url, auditor=auditor)
         response = await perform(ctx, FhirRequest(request.method, path, params, request.headers, body))
-    except FhirError as error:
+    except FhirError as error:  # refused before it became an interaction: still on the record
         response = error_response(error)
+        if auditor is not None:
+            await auditor.record(FhirRequest(request.method, path, params), _route_or_none(request.method, path),
+                                 response, [])
+    response.headers["X-Request-Id"] = request_id
     return render(response, media_type, pretty, head=request.method == "HEAD")
+
+
+def _route_or_none(method: str, path: str) -> Route | None:
+    try:
+        return parse_route(method, path)
+    except FhirError:
+        return None
 
 
 def render(response: FhirResponse, media_type: str, pretty: bool, head: bool = False) -> Response:

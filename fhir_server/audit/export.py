@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from fhir_server.audit.log import CHAIN, RESOURCE_TYPE
+from fhir_server.audit.collections import CHAIN, RESOURCE_TYPE
 from fhir_server.storage import Database
 
 Json = dict[str, Any]

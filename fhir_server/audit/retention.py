@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from itertools import takewhile
 
-from fhir_server.audit.log import CHAIN, RESOURCE_TYPE, STATE
+from fhir_server.audit.collections import CHAIN, RESOURCE_TYPE, STATE
 from fhir_server.storage import Database, Session
 
 BATCH = 1000

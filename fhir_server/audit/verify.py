@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fhir_server.audit import chain
-from fhir_server.audit.log import CHAIN, RESOURCE_TYPE, STATE
+from fhir_server.audit.collections import CHAIN, RESOURCE_TYPE, STATE
 from fhir_server.storage import Database
 
 BATCH = 500

@@ -20,7 +20,7 @@ async def create(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
         criteria = conditional.parse_criteria(if_none_exist)
         return await ctx.transaction(lambda tx: _create_unless_exists(tx, route.type, resource, criteria))
     # The server assigns ids: a client-sent id is ignored (http.html#create).
-    return version_response(ctx, 201, await ctx.store.create(ctx.session, route.type, resource))
+    return version_response(ctx, 201, await ctx.store.create(ctx.session, route.type, resource, ctx.side_writes))
 
 
 async def _create_unless_exists(ctx: Context, resource_type: str, resource: Json,
@@ -28,4 +28,4 @@ async def _create_unless_exists(ctx: Context, resource_type: str, resource: Json
     existing = conditional.single_match(await conditional.matches(ctx, resource_type, criteria), "create")
     if existing is not None:
         return version_response(ctx, 200, existing)
-    return version_response(ctx, 201, await ctx.store.create(ctx.session, resource_type, resource))
+    return version_response(ctx, 201, await ctx.store.create(ctx.session, resource_type, resource, ctx.side_writes))

@@ -24,7 +24,7 @@ async def conditional_delete(ctx: Context, req: FhirRequest, route: Route) -> Fh
 
 
 async def _delete(ctx: Context, resource_type: str, resource_id: str) -> FhirResponse:
-    version = await ctx.store.delete(ctx.session, resource_type, resource_id)
+    version = await ctx.store.delete(ctx.session, resource_type, resource_id, ctx.side_writes)
     if version is None:
         return FhirResponse(204)
     return FhirResponse(204, None, {"ETag": etag(version.vid)}, version)

@@ -2,13 +2,18 @@
 
 Routes the request, refuses what the type does not allow, runs writes in a transaction (unless
 the caller, a transaction Bundle, already holds one), applies `Prefer: return=` to write results
-and turns every failure into an OperationOutcome response: no exception escapes.
+and turns every failure into an OperationOutcome response: no exception escapes. Every
+interaction is audited: writes record themselves in their own transaction (side writes), the
+rest is recorded before the response is returned; an audit store that cannot be written turns
+the response into a 503.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
+from fhir_server.audit.log import AuditUnavailable
 from fhir_server.fhir.outcome import FhirError, information
 
 # Importing the interaction modules registers their handlers.
@@ -21,7 +26,7 @@ from fhir_server.interactions import (  # noqa: F401
     read,
     update,
 )
-from fhir_server.interactions.model import Context, FhirRequest, FhirResponse
+from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Route, WriteTrail
 from fhir_server.interactions.registry import HANDLERS, allowed
 from fhir_server.interactions.routing import parse_route
 from fhir_server.storage import UNAVAILABLE_ERRORS
@@ -35,6 +40,15 @@ async def perform(ctx: Context, req: FhirRequest) -> FhirResponse:
     """Perform `req`; failures come back as responses carrying an OperationOutcome."""
     try:
         route = parse_route(req.method, req.path)
+    except FhirError as error:
+        return await _audited(ctx, req, None, error_response(error), None)
+    trail = ctx.auditor.trail(route) if ctx.auditor else None
+    response = await _execute(replace(ctx, side_writes=trail) if trail else ctx, req, route)
+    return await _audited(ctx, req, route, response, trail)
+
+
+async def _execute(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
+    try:
         entry = HANDLERS.get(route.interaction)
         if entry is None:
             raise FhirError(501, "not-supported", f"The '{route.interaction}' interaction is not implemented")
@@ -56,6 +70,24 @@ async def perform(ctx: Context, req: FhirRequest) -> FhirResponse:
     except UNAVAILABLE_ERRORS as unavailable:
         log.warning("database unavailable: %s", unavailable)
         return error_response(FhirError(503, "transient", "The database is unavailable; nothing was changed"))
+
+
+async def _audited(ctx: Context, req: FhirRequest, route: Route | None, response: FhirResponse,
+                   trail: WriteTrail | None) -> FhirResponse:
+    """`response`, once the interaction is on the audit record (writes already are: side writes)."""
+    if ctx.auditor is None:
+        return response
+    if trail is not None and trail.written and response.status < 400:
+        ctx.auditor.written()
+        return response
+    try:
+        touched = response.touched or ([response.version] if response.version else [])
+        await ctx.auditor.record(req, route, response, touched)
+    except AuditUnavailable as unavailable:
+        log.error("audit store unavailable, refusing the response: %s", unavailable)
+        return error_response(FhirError(503, "transient", "The audit log cannot be written; the request "
+                                        "was refused so that it does not go unaudited"))
+    return response
 
 
 def error_response(error: FhirError) -> FhirResponse:

@@ -43,7 +43,7 @@ async def history(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
         next_cursor=encode_cursor(_position(versions[-1]), False) if versions and older else None,
         previous_cursor=encode_cursor(_position(versions[0]), True) if versions and newer else None)
     bundle["entry"] = [_entry(ctx, v) for v in versions]
-    return FhirResponse(200, bundle)
+    return FhirResponse(200, bundle, touched=versions)
 
 
 def _position(version: Version) -> Json:

@@ -8,6 +8,7 @@ from typing import Any, Protocol, TypeVar
 
 from fhir_server.config import Settings
 from fhir_server.storage import Database, ResourceStore, Session, Version
+from fhir_server.storage.repository import SideWrites
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -48,6 +49,8 @@ class FhirResponse:
     resource: Json | None = None
     headers: dict[str, str] = field(default_factory=dict)
     version: Version | None = None
+    touched: list[Version] = field(default_factory=list)
+    """Every resource version the response discloses (search and history pages), for the audit."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,31 @@ class Unrestricted:
 UNRESTRICTED = Unrestricted()
 
 
+class WriteTrail(Protocol):
+    """Side writes recording each version an interaction stores; `written` lists them."""
+
+    written: list[Version]
+
+    def __call__(self, version: Version) -> list[tuple[str, Json]]: ...
+
+
+class Auditor(Protocol):
+    """Records the interactions of one request (the audit package provides it)."""
+
+    def trail(self, route: Route) -> WriteTrail:
+        """Side writes that record each version stored by an interaction on `route`."""
+        ...
+
+    async def record(self, req: FhirRequest, route: Route | None, response: FhirResponse,
+                     touched: list[Version]) -> None:
+        """Record an interaction that changed nothing (read, search, refusal, failure)."""
+        ...
+
+    def written(self) -> None:
+        """A write committed: its records are in the outbox."""
+        ...
+
+
 @dataclass(frozen=True)
 class Context:
     """What an interaction may use: settings, storage, the public base URL, the open session and
@@ -91,6 +119,9 @@ class Context:
     base_url: str
     session: Session | None = None
     access: Access = UNRESTRICTED
+    auditor: Auditor | None = None
+    side_writes: SideWrites | None = None
+    """Documents to write with every stored version, in the same transaction (audit records)."""
 
     def in_session(self, session: Session) -> Context:
         return replace(self, session=session)
