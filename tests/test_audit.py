@@ -52,12 +52,23 @@ def entity_roles(event: dict) -> dict[str, str]:
     return out
 
 
+def test_read_is_on_record_before_the_response(client: httpx.Client, server: LiveServer,
+                                               mongo: MongoClient) -> None:
+    created = client.post("/Patient", json=patient(), headers=fhir_headers()).json()
+    request_id = unique("durable")
+    client.get(f"/Patient/{created['id']}", headers={"X-Request-Id": request_id})
+    database = mongo[server.settings.database_name]
+    recorded = {"request_id": request_id}
+    sealed = {"res.entity.what.identifier.value": request_id}
+    assert database[OUTBOX].count_documents(recorded) + database[RESOURCE_TYPE].count_documents(sealed) >= 1
+
+
 def test_read_event_shape(client: httpx.Client, server: LiveServer, mongo: MongoClient) -> None:
     created = client.post("/Patient", json=patient(), headers=fhir_headers()).json()
     request_id = unique("read")
     response = client.get(f"/Patient/{created['id']}", headers={"X-Request-Id": request_id})
     assert response.headers["X-Request-Id"] == request_id
-    [event] = events_for(mongo, server, request_id)  # reads are recorded before the response
+    [event] = events_for(mongo, server, request_id)
     assert event["type"] == {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
                              "display": "Restful Operation"}
     assert event["subtype"] == [{"system": RESTFUL, "code": "read"}]
@@ -213,7 +224,8 @@ def test_unwritable_audit_store_fails_closed_unless_fail_open(make_server, mongo
     for fail_open, expected in ((False, 503), (True, 200)):
         live = make_server(audit_fail_open=fail_open)
         database = mongo[live.settings.database_name]
-        database[CHAIN].insert_one({"_id": 1, "e": "squatter", "h": "x"})  # the next link cannot be written
+        database.drop_collection(OUTBOX)  # recreated refusing every record: the audit store is unwritable
+        database.create_collection(OUTBOX, validator={"$jsonSchema": {"required": ["impossible"]}})
         response = httpx.get(f"{live.url}/metadata", timeout=60)
         assert response.status_code == expected
         if expected == 503:
