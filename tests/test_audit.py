@@ -164,8 +164,8 @@ def audited(make_server) -> LiveServer:
     """A server of its own, so tampering with its trail disturbs no other test."""
     live = make_server()
     for _ in range(3):
-        created = httpx.post(f"{live.url}/Patient", json=patient(), headers=fhir_headers()).json()
-        httpx.get(f"{live.url}/Patient/{created['id']}")
+        created = httpx.post(f"{live.url}/Patient", json=patient(), headers=fhir_headers(), auth=live.auth).json()
+        httpx.get(f"{live.url}/Patient/{created['id']}", auth=live.auth)
     return live
 
 

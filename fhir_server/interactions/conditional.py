@@ -34,7 +34,11 @@ async def matches(ctx: Context, resource_type: str, criteria: list[tuple[str, st
     locks = ctx.database.collection(LOCKS)
     await locks.update_one({"_id": key}, {"$inc": {"n": 1}}, upsert=True, session=ctx.session)
     await locks.delete_one({"_id": key}, session=ctx.session)
-    return await ctx.store.find(resource_type, _filter(criteria), 2, ctx.session)
+    query = _filter(criteria)
+    restriction = ctx.access.restrict(resource_type)
+    if restriction is not None:
+        query = {"$and": [query, restriction]}
+    return await ctx.store.find(resource_type, query, 2, ctx.session)
 
 
 def single_match(found: list[Version], what: str) -> Version | None:
