@@ -47,16 +47,25 @@ async def check_visible(ctx: Context, resource_type: str, resource_id: str) -> N
     """Refuse a resource that exists outside the caller's access (`ctx.access.restrict`): 404, so that
     nothing tells it exists, or 403 when `FHIR_HIDDEN_STATUS` says so. One that does not exist
     passes: the interaction answers as it does for anyone (and a write is checked as it is stored)."""
-    restriction = ctx.access.restrict(resource_type)
-    if restriction is None:
-        return
-    if await ctx.store.find(resource_type, {"$and": [{"_id": resource_id}, restriction]}, 1, ctx.session):
-        return
-    if await ctx.store.read(resource_type, resource_id, ctx.session) is None:
+    if not await is_hidden(ctx, resource_type, resource_id):
         return
     if ctx.settings.hidden_status == 403:
-        raise FhirError(403, "forbidden", f"{resource_type}/{resource_id} is outside this access token's reach")
+        raise hidden_forbidden(resource_type, resource_id)
     raise not_found(f"{resource_type}/{resource_id} is not known")
+
+
+def hidden_forbidden(resource_type: str, resource_id: str) -> FhirError:
+    return FhirError(403, "forbidden", f"{resource_type}/{resource_id} is outside this access token's reach")
+
+
+async def is_hidden(ctx: Context, resource_type: str, resource_id: str) -> bool:
+    """Whether the resource exists (live or deleted) but lies outside the caller's access."""
+    restriction = ctx.access.restrict(resource_type)
+    if restriction is None:
+        return False
+    if await ctx.store.find(resource_type, {"$and": [{"_id": resource_id}, restriction]}, 1, ctx.session):
+        return False
+    return await ctx.store.read(resource_type, resource_id, ctx.session) is not None
 
 
 async def visible_versions(ctx: Context, versions: list[Version]) -> list[Version]:
