@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from fhir_server.auth.roles import ROLES
 from fhir_server.auth.scopes import INTERACTION_LETTERS, Scope, split_scopes
 from fhir_server.fhir.outcome import FhirError
 from fhir_server.search import compartments
@@ -70,23 +71,32 @@ class TokenAccess:
     def __init__(self, claims: dict) -> None:
         self.principal = principal_from(claims)
         _, scopes = split_scopes(claims["scope"])
-        self.scopes: tuple[Scope, ...] = tuple(scopes)
         self.patient: str | None = claims.get("patient")
+        # A role's excluded types stay out of reach even through `*` scopes (clinicians and the audit trail).
+        excluded = [ROLES[r].excluded_types for r in self.principal.roles if r in ROLES]
+        self.excluded: frozenset[str] = frozenset.intersection(*excluded) if excluded else frozenset()
+        self.scopes: tuple[Scope, ...] = tuple(scopes)
+
+    def _scopes_for(self, resource_type: str | None) -> list[Scope]:
+        if resource_type in self.excluded:
+            return []
+        return [s for s in self.scopes if resource_type is None or s.covers_type(resource_type)]
 
     def require(self, code: str, resource_type: str | None) -> None:
         letter = INTERACTION_LETTERS.get(code)
+        scopes = self._scopes_for(resource_type)
         if code == "operation":
-            granted = any(s.covers_type(resource_type) or resource_type is None for s in self.scopes)
+            granted = bool(scopes)
         else:
-            granted = letter is None or any(s.allows(letter, resource_type) for s in self.scopes)
+            granted = letter is None or any(letter in s.permissions for s in scopes)
         if not granted:
             what = f"{code} on {resource_type}" if resource_type else code
             raise FhirError(403, "forbidden", f"The access token's scopes do not permit {what}")
 
     def restrict(self, resource_type: str) -> Json | None:
         filters = []
-        for scope in self.scopes:
-            if not scope.covers_type(resource_type) or not any(x in scope.permissions for x in _READING):
+        for scope in self._scopes_for(resource_type):
+            if not any(x in scope.permissions for x in _READING):
                 continue
             scope_filter = self._scope_filter(scope, resource_type)
             if scope_filter is None:
@@ -98,8 +108,8 @@ class TokenAccess:
 
     def check_written(self, version: Version) -> None:
         letter = _WRITE_LETTERS[version.method]
-        for scope in self.scopes:
-            if not scope.allows(letter, version.type):
+        for scope in self._scopes_for(version.type):
+            if letter not in scope.permissions:
                 continue
             if scope.context != "patient":
                 return

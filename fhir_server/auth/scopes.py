@@ -55,10 +55,6 @@ class Scope:
     def covers_type(self, resource_type: str | None) -> bool:
         return self.resource_type == "*" or self.resource_type == resource_type
 
-    def allows(self, letter: str, resource_type: str | None) -> bool:
-        """Whether the scope grants `letter` on `resource_type` (None: any type, system level)."""
-        return letter in self.permissions and (resource_type is None or self.covers_type(resource_type))
-
 
 def parse_scope(text: str) -> Scope | None:
     """The resource scope `text` names; None for a non-resource scope; `ScopeError` if malformed."""
