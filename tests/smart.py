@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import hashlib
 import re
 import secrets
@@ -38,7 +39,8 @@ PASSWORD = "correct horse battery staple"
 
 
 def run_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run `work` against the server's database with the real storage code (in a fresh event loop)."""
+    """Run `work` against the server's database with the real storage code, in a fresh event loop on
+    its own thread (callers such as Playwright's sync API may hold a running loop)."""
 
     async def main() -> T:
         database = Database(settings.mongodb_uri, settings.database_name)
@@ -47,7 +49,8 @@ def run_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
         finally:
             await database.close()
 
-    return asyncio.run(main())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result()
 
 
 def generate_key(alg: str = "ES384") -> ECKey | RSAKey:

@@ -71,6 +71,7 @@ async def openid_configuration(request: Request) -> JSONResponse:
 
 @router.get("/auth/jwks", include_in_schema=False)
 async def jwks(request: Request) -> JSONResponse:
+    await request.app.state.auth.keys.reload_if_stale()
     return JSONResponse(request.app.state.auth.keys.public.as_dict(private=False))
 
 

@@ -2,7 +2,8 @@
 
 The newest key signs; a rotated-out key stays published in the JWKS (and accepted) until every
 token it signed has expired (`retire_at`). Several server processes share the keys through the
-collection; each reloads them when it meets a `kid` it does not know, at most every few seconds.
+collection; each reloads them at most every few seconds, when it signs, publishes the JWKS or
+meets a `kid` it does not know.
 """
 
 from __future__ import annotations

@@ -74,6 +74,7 @@ class AuthService:
                     nonce: str | None = None) -> dict:
         """The token response for `grant` (RFC 6749 5.1 plus SMART's launch context fields)."""
         lifetime = self.settings.backend_token_seconds if backend else min(3600, self.settings.access_token_seconds)
+        await self.keys.reload_if_stale()  # another process (`fhir-server keys rotate`) may have rotated
         token, _ = access_token(self.keys, grant, base_url, base_url, lifetime)
         body: dict = {"access_token": token, "token_type": "Bearer", "expires_in": lifetime, "scope": grant.scope}
         context = {"patient": grant.patient, "encounter": grant.encounter, "fhirContext": grant.fhir_context}
