@@ -96,4 +96,7 @@ class Settings:
             login_max_failures=_int_env("FHIR_LOGIN_MAX_FAILURES", defaults.login_max_failures),
             login_lockout_seconds=_int_env("FHIR_LOGIN_LOCKOUT_SECONDS", defaults.login_lockout_seconds),
         )
-        return replace(settings, **overrides)
+        settings = replace(settings, **overrides)
+        if settings.hidden_status not in (403, 404):
+            raise ValueError(f"FHIR_HIDDEN_STATUS must be 403 or 404, not {settings.hidden_status}")
+        return settings

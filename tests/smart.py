@@ -36,6 +36,8 @@ T = TypeVar("T")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 REDIRECT = "http://127.0.0.1:9/callback"
 PASSWORD = "correct horse battery staple"
+HTTP = httpx.Client(timeout=60)
+"""For one-off requests: generous timeouts, since the shared test machine can be very busy."""
 
 
 def run_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
@@ -80,15 +82,15 @@ def client_assertion(client_id: str, key: Any, token_url: str, **overrides: Any)
 
 def token_endpoint(url: str) -> str:
     """The token URL the server advertises (the `aud` of client assertions), from SMART discovery."""
-    return httpx.get(f"{url}/.well-known/smart-configuration", timeout=60).json()["token_endpoint"]
+    return HTTP.get(f"{url}/.well-known/smart-configuration").json()["token_endpoint"]
 
 
 def backend_token(url: str, client_id: str, key: Any, scope: str = "system/*.cruds") -> httpx.Response:
     """POST a client_credentials request to the server at `url` (possibly behind another public base)."""
     token_url = token_endpoint(url)
-    return httpx.post(f"{url}/auth/token", data={"grant_type": "client_credentials", "scope": scope,
+    return HTTP.post(f"{url}/auth/token", data={"grant_type": "client_credentials", "scope": scope,
                                        "client_assertion_type": ASSERTION_TYPE,
-                                       "client_assertion": client_assertion(client_id, key, token_url)}, timeout=60)
+                                       "client_assertion": client_assertion(client_id, key, token_url)})
 
 
 class BackendAuth(httpx.Auth):
@@ -187,7 +189,7 @@ def exchange(url: str, client_id: str, code: str, verifier: str, secret: str | N
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
             "code_verifier": verifier, "client_id": client_id}
     auth = (client_id, secret) if secret else None
-    return httpx.post(f"{url}/auth/token", data=data, auth=auth, timeout=60)
+    return HTTP.post(f"{url}/auth/token", data=data, auth=auth)
 
 
 def user_token(url: str, settings: Settings, role: str, scope: str, fhir_user: str | None = None,

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import LiveServer
 from tests.fhir_data import fhir_headers, patient
-from tests.smart import PASSWORD, REDIRECT, create_user, exchange, pkce, register_app
+from tests.smart import HTTP, PASSWORD, REDIRECT, create_user, exchange, pkce, register_app
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
 
@@ -49,7 +49,7 @@ def _authorize_url(server: LiveServer, app: str, scope: str, challenge: str) -> 
 
 
 def test_login_picker_and_consent_in_chromium(server: LiveServer, browser) -> None:
-    with httpx.Client(base_url=server.url, auth=server.auth, headers=fhir_headers()) as admin:
+    with httpx.Client(base_url=server.url, auth=server.auth, headers=fhir_headers(), timeout=60) as admin:
         chosen = admin.post("/Patient", json=patient(name=[{"text": "Grace Hopper"}])).json()["id"]
         admin.post("/Patient", json=patient())
     doctor = create_user(server.settings, "doctor", "Practitioner/dr-browser")
@@ -87,7 +87,7 @@ def test_login_picker_and_consent_in_chromium(server: LiveServer, browser) -> No
 
 
 def test_deny_in_chromium(server: LiveServer, browser) -> None:
-    owner = httpx.post(f"{server.url}/Patient", json=patient(), headers=fhir_headers(), auth=server.auth).json()
+    owner = HTTP.post(f"{server.url}/Patient", json=patient(), headers=fhir_headers(), auth=server.auth).json()
     account = create_user(server.settings, "patient", f"Patient/{owner['id']}")
     app, _ = register_app(server.settings, "patient/*.rs")
     _, challenge = pkce()

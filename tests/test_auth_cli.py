@@ -9,10 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-
 from tests.fhir_data import fhir_headers, patient
-from tests.smart import BearerAuth, backend_token, generate_key
+from tests.smart import HTTP, BearerAuth, backend_token, generate_key
 from tests.test_cli_serve import _free_port, _stop, _wait_ready
 
 
@@ -31,7 +29,7 @@ def test_operator_commands_on_a_running_server(tmp_path: Path) -> None:
                                stderr=subprocess.STDOUT, env=env)
     try:
         _wait_ready(url, process)
-        assert httpx.post(f"{url}/Patient", json=patient(), headers=fhir_headers()).status_code == 401
+        assert HTTP.post(f"{url}/Patient", json=patient(), headers=fhir_headers()).status_code == 401
         key = generate_key("ES384")
         jwks = tmp_path / "jwks.json"
         jwks.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
@@ -39,7 +37,7 @@ def test_operator_commands_on_a_running_server(tmp_path: Path) -> None:
                        "--jwks", str(jwks))
         assert created.returncode == 0, created.stderr
         token = backend_token(url, "ehr-backend", key).json()["access_token"]
-        patient_id = httpx.post(f"{url}/Patient", json=patient(), headers=fhir_headers(),
+        patient_id = HTTP.post(f"{url}/Patient", json=patient(), headers=fhir_headers(),
                                 auth=BearerAuth(token)).json()["id"]
 
         made = _cli(data_dir, "user", "create", "--username", "dr.who", "--password-stdin", "--role", "doctor",
@@ -61,8 +59,8 @@ def test_operator_commands_on_a_running_server(tmp_path: Path) -> None:
 
         rotated = _cli(data_dir, "keys", "rotate")
         assert rotated.returncode == 0, rotated.stderr
-        assert len(httpx.get(f"{url}/auth/jwks").json()["keys"]) == 2  # the old key stays published
-        assert httpx.get(f"{url}/Patient/{patient_id}", auth=BearerAuth(token)).status_code == 200
+        assert len(HTTP.get(f"{url}/auth/jwks").json()["keys"]) == 2  # the old key stays published
+        assert HTTP.get(f"{url}/Patient/{patient_id}", auth=BearerAuth(token)).status_code == 200
 
         assert _cli(data_dir, "client", "disable", "--client-id", "ehr-backend").returncode == 0
         assert backend_token(url, "ehr-backend", key).status_code == 401

@@ -11,12 +11,12 @@ from fhirclient.models.patient import Patient
 
 from tests.conftest import LiveServer
 from tests.fhir_data import fhir_headers, patient
-from tests.smart import REDIRECT, client_assertion, create_user, hidden, register_app, register_backend_client
+from tests.smart import HTTP, REDIRECT, client_assertion, create_user, hidden, register_app, register_backend_client
 
 
 @pytest.fixture(scope="module")
 def patient_id(server: LiveServer) -> str:
-    return httpx.post(f"{server.url}/Patient", json=patient(), headers=fhir_headers(), auth=server.auth).json()["id"]
+    return HTTP.post(f"{server.url}/Patient", json=patient(), headers=fhir_headers(), auth=server.auth).json()["id"]
 
 
 def _sign_in(authorize_url: str, username: str) -> str:
@@ -54,7 +54,7 @@ def test_standalone_launch_read_and_refresh(server: LiveServer, patient_id: str)
 
 
 def test_ehr_launch(server: LiveServer, patient_id: str) -> None:
-    launch = httpx.post(f"{server.url}/auth/launch", json={"patient": patient_id}, auth=server.auth).json()["launch"]
+    launch = HTTP.post(f"{server.url}/auth/launch", json={"patient": patient_id}, auth=server.auth).json()["launch"]
     doctor = create_user(server.settings, "doctor", "Practitioner/dr-fc")
     app, _ = register_app(server.settings, "launch patient/*.rs")
     smart = smart_client.FHIRClient(settings={"app_id": app, "api_base": server.url, "redirect_uri": REDIRECT,
@@ -68,7 +68,7 @@ def test_ehr_launch(server: LiveServer, patient_id: str) -> None:
 
 def test_backend_services(server: LiveServer, patient_id: str) -> None:
     client_id, key = register_backend_client(server.settings, "system/Patient.rs system/Observation.cruds")
-    token_url = httpx.get(f"{server.url}/.well-known/smart-configuration").json()["token_endpoint"]
+    token_url = HTTP.get(f"{server.url}/.well-known/smart-configuration").json()["token_endpoint"]
     smart = smart_client.FHIRClient(settings={
         "app_id": client_id, "api_base": server.url, "scope": "system/Patient.rs system/Observation.cruds",
         "jwt_token": client_assertion(client_id, key, token_url)})

@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import LiveServer
 from tests.fhir_data import fhir_headers, patient
 from tests.smart import (
+    HTTP,
     REDIRECT,
     BearerAuth,
     authorize,
@@ -37,7 +38,7 @@ def patient_id(client: httpx.Client) -> str:
 
 
 def test_smart_configuration_has_every_required_field(server: LiveServer) -> None:
-    response = httpx.get(f"{server.url}/.well-known/smart-configuration", headers={"Origin": "https://app.example"})
+    response = HTTP.get(f"{server.url}/.well-known/smart-configuration", headers={"Origin": "https://app.example"})
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "*"
     config = response.json()
@@ -50,20 +51,20 @@ def test_smart_configuration_has_every_required_field(server: LiveServer) -> Non
     assert "private_key_jwt" in config["token_endpoint_auth_methods_supported"]
     assert {"authorization_code", "client_credentials", "refresh_token"} <= set(config["grant_types_supported"])
     assert config["token_endpoint"] == f"{server.url}/auth/token"
-    openid = httpx.get(f"{server.url}/.well-known/openid-configuration").json()
+    openid = HTTP.get(f"{server.url}/.well-known/openid-configuration").json()
     assert openid["issuer"] == config["issuer"] and openid["jwks_uri"] == config["jwks_uri"]
-    keys = httpx.get(config["jwks_uri"]).json()["keys"]
+    keys = HTTP.get(config["jwks_uri"]).json()["keys"]
     assert keys and all("d" not in key for key in keys)
 
 
 def test_capability_statement_security_points_to_the_same_endpoints(server: LiveServer) -> None:
-    statement = httpx.get(f"{server.url}/metadata").json()  # open without a token
+    statement = HTTP.get(f"{server.url}/metadata").json()  # open without a token
     security = statement["rest"][0]["security"]
     assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
     [oauth] = [e for e in security["extension"]
                if e["url"] == "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"]
     urls = {e["url"]: e["valueUri"] for e in oauth["extension"]}
-    config = httpx.get(f"{server.url}/.well-known/smart-configuration").json()
+    config = HTTP.get(f"{server.url}/.well-known/smart-configuration").json()
     assert urls["token"] == config["token_endpoint"]
     assert urls["authorize"] == config["authorization_endpoint"]
 
@@ -78,7 +79,7 @@ def test_standalone_launch_with_pkce_then_fhir_access(server: LiveServer, patien
     assert body["refresh_token"] and _claims(body["id_token"])["fhirUser"] == f"Patient/{patient_id}"
     claims = _claims(body["access_token"])
     assert claims["aud"] == server.url and claims["jti"] and claims["patient"] == patient_id
-    read = httpx.get(f"{server.url}/Patient/{patient_id}", auth=BearerAuth(body["access_token"]))
+    read = HTTP.get(f"{server.url}/Patient/{patient_id}", auth=BearerAuth(body["access_token"]))
     assert read.status_code == 200 and read.json()["id"] == patient_id
 
 
@@ -93,7 +94,7 @@ def test_ehr_launch_carries_the_launch_context(server: LiveServer, client: httpx
         "resourceType": "Encounter", "status": "in-progress", "class": {"code": "AMB"},
         "subject": {"reference": f"Patient/{patient_id}"}}).json()["id"]
     ehr = user_token(server.url, server.settings, "admin", "user/*.cruds")
-    launched = httpx.post(f"{server.url}/auth/launch", json={"patient": patient_id, "encounter": encounter},
+    launched = HTTP.post(f"{server.url}/auth/launch", json={"patient": patient_id, "encounter": encounter},
                           auth=BearerAuth(ehr["access_token"]))
     assert launched.status_code == 201, launched.text
     launch = launched.json()["launch"]
@@ -106,7 +107,7 @@ def test_ehr_launch_carries_the_launch_context(server: LiveServer, client: httpx
     assert _claims(body["id_token"])["fhirUser"] == "Practitioner/dr-1"
     # The launch value is single use.
     verifier, challenge = pkce()
-    again = httpx.get(f"{server.url}/auth/authorize", params={
+    again = HTTP.get(f"{server.url}/auth/authorize", params={
         "response_type": "code", "client_id": app, "redirect_uri": REDIRECT, "scope": "launch patient/*.rs",
         "state": "s1", "aud": server.url, "launch": launch, "code_challenge": challenge,
         "code_challenge_method": "S256"})
@@ -117,10 +118,10 @@ def test_ehr_launch_carries_the_launch_context(server: LiveServer, client: httpx
 def test_launch_creation_needs_an_ehr(server: LiveServer, patient_id: str) -> None:
     patient_app = user_token(server.url, server.settings, "patient", "patient/*.rs",
                              fhir_user=f"Patient/{patient_id}")
-    refused = httpx.post(f"{server.url}/auth/launch", json={"patient": patient_id},
+    refused = HTTP.post(f"{server.url}/auth/launch", json={"patient": patient_id},
                          auth=BearerAuth(patient_app["access_token"]))
     assert refused.status_code == 403
-    assert httpx.post(f"{server.url}/auth/launch", json={"patient": patient_id}).status_code == 401
+    assert HTTP.post(f"{server.url}/auth/launch", json={"patient": patient_id}).status_code == 401
 
 
 def test_patient_picker_for_a_user_who_sees_several_patients(server: LiveServer, client: httpx.Client) -> None:
@@ -137,15 +138,15 @@ def test_refresh_rotates_and_never_widens(server: LiveServer, patient_id: str) -
     first = exchange(server.url, app, query["code"][0], verifier, secret).json()
     refresh = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"],
                "scope": "offline_access patient/Patient.cruds patient/Encounter.rs"}
-    second = httpx.post(f"{server.url}/auth/token", data=refresh, auth=(app, secret))
+    second = HTTP.post(f"{server.url}/auth/token", data=refresh, auth=(app, secret))
     assert second.status_code == 200, second.text
     assert second.json()["scope"] == "offline_access patient/Patient.rs"
     assert second.json()["refresh_token"] != first["refresh_token"]
-    reused = httpx.post(f"{server.url}/auth/token", data=refresh, auth=(app, secret))
+    reused = HTTP.post(f"{server.url}/auth/token", data=refresh, auth=(app, secret))
     assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
     # A refresh token is bound to its client.
     other, other_secret = register_app(server.settings, scope, public=False)
-    stolen = httpx.post(f"{server.url}/auth/token", auth=(other, other_secret), data={
+    stolen = HTTP.post(f"{server.url}/auth/token", auth=(other, other_secret), data={
         "grant_type": "refresh_token", "refresh_token": second.json()["refresh_token"]})
     assert stolen.json()["error"] == "invalid_grant"
 
@@ -179,7 +180,7 @@ def _authorize_params(server: LiveServer, app: str, **overrides: str) -> dict:
 def test_authorize_errors_go_back_to_the_redirect_uri_with_state(server: LiveServer, overrides: dict,
                                                                  error: str) -> None:
     app, _ = register_app(server.settings, "patient/*.rs")
-    response = httpx.get(f"{server.url}/auth/authorize", params=_authorize_params(server, app, **overrides))
+    response = HTTP.get(f"{server.url}/auth/authorize", params=_authorize_params(server, app, **overrides))
     assert response.status_code == 302
     location = response.headers["location"]
     assert location.startswith(REDIRECT)
@@ -189,17 +190,17 @@ def test_authorize_errors_go_back_to_the_redirect_uri_with_state(server: LiveSer
 
 def test_untrusted_redirect_uri_errors_are_shown_on_the_page(server: LiveServer) -> None:
     app, _ = register_app(server.settings, "patient/*.rs")
-    wrong = httpx.get(f"{server.url}/auth/authorize",
+    wrong = HTTP.get(f"{server.url}/auth/authorize",
                       params=_authorize_params(server, app, redirect_uri="https://evil.example/cb"))
     assert wrong.status_code == 400 and "location" not in wrong.headers
     assert "redirect_uri is not registered" in wrong.text
-    unknown = httpx.get(f"{server.url}/auth/authorize", params=_authorize_params(server, "no-such-client"))
+    unknown = HTTP.get(f"{server.url}/auth/authorize", params=_authorize_params(server, "no-such-client"))
     assert unknown.status_code == 400 and "Unknown" in unknown.text
 
 
 def test_authorize_accepts_post(server: LiveServer) -> None:
     app, _ = register_app(server.settings, "patient/*.rs")
-    response = httpx.post(f"{server.url}/auth/authorize", data=_authorize_params(server, app))
+    response = HTTP.post(f"{server.url}/auth/authorize", data=_authorize_params(server, app))
     assert response.status_code == 200 and 'name="password"' in response.text
 
 
@@ -213,7 +214,7 @@ def test_denied_consent_returns_access_denied(server: LiveServer, patient_id: st
 def test_login_lockout_after_repeated_failures(server: LiveServer) -> None:
     account = create_user(server.settings, "nurse")
     app, _ = register_app(server.settings, "user/*.rs")
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, timeout=60) as http:
         page = http.get("/auth/authorize", params=_authorize_params(server, app, scope="user/*.rs"))
         request_id = page.text.split('name="request_id" value="')[1].split('"')[0]
 
@@ -235,8 +236,8 @@ def test_backend_services_token(server: LiveServer, patient_id: str) -> None:
     assert body["scope"] == "system/Patient.rs" and body["expires_in"] == 300
     assert "refresh_token" not in body
     auth = BearerAuth(body["access_token"])
-    assert httpx.get(f"{server.url}/Patient/{patient_id}", auth=auth).status_code == 200
-    denied = httpx.post(f"{server.url}/Patient", json=patient(), headers=fhir_headers(), auth=auth)
+    assert HTTP.get(f"{server.url}/Patient/{patient_id}", auth=auth).status_code == 200
+    denied = HTTP.post(f"{server.url}/Patient", json=patient(), headers=fhir_headers(), auth=auth)
     assert denied.status_code == 403 and denied.json()["resourceType"] == "OperationOutcome"
 
 
@@ -253,18 +254,18 @@ def test_introspection_and_revocation(server: LiveServer, patient_id: str) -> No
     client_id, key = register_backend_client(server.settings, "system/Patient.rs")
     token = backend_token(server.url, client_id, key, "system/Patient.rs").json()["access_token"]
     caller = server.headers()
-    active = httpx.post(f"{server.url}/auth/introspect", data={"token": token}, headers=caller).json()
+    active = HTTP.post(f"{server.url}/auth/introspect", data={"token": token}, headers=caller).json()
     assert active["active"] is True and active["scope"] == "system/Patient.rs"
     assert active["client_id"] == client_id and active["exp"] > 0 and active["token_type"] == "Bearer"
-    assert httpx.post(f"{server.url}/auth/introspect", data={"token": "nonsense"}, headers=caller).json() == {
+    assert HTTP.post(f"{server.url}/auth/introspect", data={"token": "nonsense"}, headers=caller).json() == {
         "active": False}
-    assert httpx.post(f"{server.url}/auth/introspect", data={"token": token}).status_code == 401
+    assert HTTP.post(f"{server.url}/auth/introspect", data={"token": token}).status_code == 401
     # The owner revokes it (RFC 7009, authenticating with its bearer token); it stops working at once.
-    revoked = httpx.post(f"{server.url}/auth/revoke", data={"token": token}, auth=BearerAuth(token))
+    revoked = HTTP.post(f"{server.url}/auth/revoke", data={"token": token}, auth=BearerAuth(token))
     assert revoked.status_code == 200
-    assert httpx.post(f"{server.url}/auth/introspect", data={"token": token}, headers=caller).json() == {
+    assert HTTP.post(f"{server.url}/auth/introspect", data={"token": token}, headers=caller).json() == {
         "active": False}
-    refused = httpx.get(f"{server.url}/Patient/{patient_id}", auth=BearerAuth(token))
+    refused = HTTP.get(f"{server.url}/Patient/{patient_id}", auth=BearerAuth(token))
     assert refused.status_code == 401 and "revoked" in refused.headers["www-authenticate"]
 
 
@@ -274,9 +275,9 @@ def test_revoking_a_refresh_token(server: LiveServer, patient_id: str) -> None:
     app, _ = register_app(server.settings, scope)
     query, verifier = authorize(server.url, app, scope, account.username)
     body = exchange(server.url, app, query["code"][0], verifier).json()
-    assert httpx.post(f"{server.url}/auth/revoke", data={"token": body["refresh_token"],
+    assert HTTP.post(f"{server.url}/auth/revoke", data={"token": body["refresh_token"],
                                                          "client_id": app}).status_code == 200
-    refreshed = httpx.post(f"{server.url}/auth/token", data={"grant_type": "refresh_token", "client_id": app,
+    refreshed = HTTP.post(f"{server.url}/auth/token", data={"grant_type": "refresh_token", "client_id": app,
                                                              "refresh_token": body["refresh_token"]})
     assert refreshed.json()["error"] == "invalid_grant"
 
@@ -285,26 +286,26 @@ def test_dynamic_registration_is_for_admins(server: LiveServer) -> None:
     metadata = {"redirect_uris": ["https://app.example/cb"], "scope": "patient/*.rs launch/patient",
                 "token_endpoint_auth_method": "none", "client_name": "Registered"}
     admin = user_token(server.url, server.settings, "admin", "user/*.rs")
-    created = httpx.post(f"{server.url}/auth/register", json=metadata, auth=BearerAuth(admin["access_token"]))
+    created = HTTP.post(f"{server.url}/auth/register", json=metadata, auth=BearerAuth(admin["access_token"]))
     assert created.status_code == 201, created.text
     assert created.json()["client_id"] and created.json()["token_endpoint_auth_method"] == "none"
     doctor = user_token(server.url, server.settings, "doctor", "user/*.rs")
-    assert httpx.post(f"{server.url}/auth/register", json=metadata,
+    assert HTTP.post(f"{server.url}/auth/register", json=metadata,
                       auth=BearerAuth(doctor["access_token"])).status_code == 403
-    bad = httpx.post(f"{server.url}/auth/register", json={**metadata, "redirect_uris": ["http://evil.example/"]},
+    bad = HTTP.post(f"{server.url}/auth/register", json={**metadata, "redirect_uris": ["http://evil.example/"]},
                      auth=BearerAuth(admin["access_token"]))
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_client_metadata"
 
 
 def test_cors(make_server) -> None:
     live = make_server(cors_origins=("https://app.example",))
-    preflight = httpx.options(f"{live.url}/Patient", headers={
+    preflight = HTTP.options(f"{live.url}/Patient", headers={
         "Origin": "https://app.example", "Access-Control-Request-Method": "GET",
         "Access-Control-Request-Headers": "authorization"})
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == "https://app.example"
     assert "Authorization" in preflight.headers["access-control-allow-headers"]
-    other = httpx.get(f"{live.url}/Patient", headers={"Origin": "https://evil.example"}, auth=live.auth)
+    other = HTTP.get(f"{live.url}/Patient", headers={"Origin": "https://evil.example"}, auth=live.auth)
     assert "access-control-allow-origin" not in other.headers
-    metadata = httpx.get(f"{live.url}/metadata", headers={"Origin": "https://evil.example"})
+    metadata = HTTP.get(f"{live.url}/metadata", headers={"Origin": "https://evil.example"})
     assert metadata.headers["access-control-allow-origin"] == "*"

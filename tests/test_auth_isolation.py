@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import LiveServer
 from tests.fhir_data import fhir_headers, patient
-from tests.smart import BearerAuth, authorize, create_user, exchange, register_app
+from tests.smart import HTTP, BearerAuth, authorize, create_user, exchange, register_app
 
 LAB = "http://terminology.hl7.org/CodeSystem/observation-category"
 
@@ -30,7 +30,7 @@ def observation(patient_id: str, **fields: object) -> dict:
 
 def patient_token(server: LiveServer, patient_id: str, scope: str = "launch patient/*.cruds") -> str:
     """A token for `patient_id`'s compartment: a doctor opens an app in an EHR launch for that patient."""
-    launch = httpx.post(f"{server.url}/auth/launch", json={"patient": patient_id}, auth=server.auth).json()["launch"]
+    launch = HTTP.post(f"{server.url}/auth/launch", json={"patient": patient_id}, auth=server.auth).json()["launch"]
     doctor = create_user(server.settings, "doctor", "Practitioner/dr-iso")
     app, _ = register_app(server.settings, scope)
     query, verifier = authorize(server.url, app, scope, doctor.username, launch=launch)

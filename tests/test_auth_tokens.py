@@ -16,6 +16,7 @@ from tests.conftest import LiveServer
 from tests.fhir_data import fhir_headers, patient
 from tests.smart import (
     ASSERTION_TYPE,
+    HTTP,
     BearerAuth,
     backend_token,
     client_assertion,
@@ -31,7 +32,7 @@ def _b64(data: dict) -> str:
 
 @pytest.fixture(scope="module")
 def target(server: LiveServer) -> str:
-    response = httpx.post(f"{server.url}/Patient", json=patient(), headers=fhir_headers(), auth=server.auth)
+    response = HTTP.post(f"{server.url}/Patient", json=patient(), headers=fhir_headers(), auth=server.auth)
     return f"{server.url}/Patient/{response.json()['id']}"
 
 
@@ -47,7 +48,7 @@ def genuine(server: LiveServer) -> dict:
 
 def _refused(url: str, token: str | None, reason: str | None = None) -> None:
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    response = httpx.get(url, headers=headers)
+    response = HTTP.get(url, headers=headers)
     assert response.status_code == 401, response.text
     challenge = response.headers["www-authenticate"]
     assert challenge.startswith("Bearer")
@@ -57,12 +58,12 @@ def _refused(url: str, token: str | None, reason: str | None = None) -> None:
 
 
 def test_genuine_token_works(target: str, genuine: dict) -> None:
-    assert httpx.get(target, auth=BearerAuth(genuine["token"])).status_code == 200
+    assert HTTP.get(target, auth=BearerAuth(genuine["token"])).status_code == 200
 
 
 def test_missing_token(target: str) -> None:
     _refused(target, None)
-    assert httpx.get(target, headers={"Authorization": "Basic dXNlcjpwYXNz"}).status_code == 401
+    assert HTTP.get(target, headers={"Authorization": "Basic dXNlcjpwYXNz"}).status_code == 401
 
 
 def test_alg_none(target: str, genuine: dict) -> None:
@@ -70,7 +71,7 @@ def test_alg_none(target: str, genuine: dict) -> None:
 
 
 def test_hmac_with_the_public_key(server: LiveServer, target: str, genuine: dict) -> None:
-    public = httpx.get(f"{server.url}/auth/jwks").json()["keys"][0]
+    public = HTTP.get(f"{server.url}/auth/jwks").json()["keys"][0]
     key = OctKey.import_key(json.dumps(public).encode())
     forged = jwt.encode({"alg": "HS256", "kid": public["kid"]}, genuine["claims"], key, algorithms=["HS256"])
     _refused(target, forged)
@@ -96,7 +97,7 @@ def test_wrong_audience(make_server, target: str) -> None:
 
 def test_expired(make_server) -> None:
     live = make_server(backend_token_seconds=1)
-    created = httpx.post(f"{live.url}/Patient", json=patient(), headers=fhir_headers(), auth=live.auth).json()
+    created = HTTP.post(f"{live.url}/Patient", json=patient(), headers=fhir_headers(), auth=live.auth).json()
     token = live.auth.token
     time.sleep(32)  # past the 30 s allowed for clock skew
     _refused(f"{live.url}/Patient/{created['id']}", token, "expired")
@@ -105,8 +106,8 @@ def test_expired(make_server) -> None:
 def test_revoked(server: LiveServer, target: str) -> None:
     client_id, key = register_backend_client(server.settings, "system/Patient.rs")
     token = backend_token(server.url, client_id, key, "system/Patient.rs").json()["access_token"]
-    assert httpx.get(target, auth=BearerAuth(token)).status_code == 200
-    httpx.post(f"{server.url}/auth/revoke", data={"token": token}, auth=BearerAuth(token))
+    assert HTTP.get(target, auth=BearerAuth(token)).status_code == 200
+    HTTP.post(f"{server.url}/auth/revoke", data={"token": token}, auth=BearerAuth(token))
     _refused(target, token, "revoked")
 
 
@@ -116,7 +117,7 @@ def test_garbage(target: str) -> None:
 
 
 def _assertion_request(server: LiveServer, assertion: str) -> httpx.Response:
-    return httpx.post(f"{server.url}/auth/token", data={
+    return HTTP.post(f"{server.url}/auth/token", data={
         "grant_type": "client_credentials", "scope": "system/Patient.rs",
         "client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion})
 
@@ -162,5 +163,5 @@ def test_public_clients_cannot_use_client_credentials(server: LiveServer) -> Non
     from tests.smart import register_app
 
     app, _ = register_app(server.settings, "system/*.rs")
-    response = httpx.post(f"{server.url}/auth/token", data={"grant_type": "client_credentials", "client_id": app})
+    response = HTTP.post(f"{server.url}/auth/token", data={"grant_type": "client_credentials", "client_id": app})
     assert response.status_code == 400 and response.json()["error"] == "unauthorized_client"

@@ -18,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pymongo.errors import DuplicateKeyError
 
 from fhir_server.auth.collections import USERS
+from fhir_server.auth.records import Records
 from fhir_server.auth.roles import ROLES
 from fhir_server.config import Settings
 from fhir_server.fhir.primitives import now
@@ -52,9 +53,9 @@ def _account(doc: dict) -> Account:
     return Account(doc["_id"], doc["role"], doc.get("fhir_user"), bool(doc.get("disabled")))
 
 
-class Accounts:
+class Accounts(Records[Account]):
     def __init__(self, database: Database, settings: Settings) -> None:
-        self.collection = database.collection(USERS)
+        super().__init__(database.collection(USERS), _account)
         self.settings = settings
 
     async def create(self, username: str, password: str, role: str, fhir_user: str | None = None) -> Account:
@@ -74,17 +75,6 @@ class Accounts:
         except DuplicateKeyError as error:
             raise AccountError(f"an account '{username}' exists already") from error
         return Account(username, role, fhir_user)
-
-    async def get(self, username: str) -> Account | None:
-        doc = await self.collection.find_one({"_id": username})
-        return _account(doc) if doc and not doc.get("disabled") else None
-
-    async def list(self) -> list[Account]:
-        return [_account(d) for d in await self.collection.find().sort("_id").to_list(length=None)]
-
-    async def disable(self, username: str) -> bool:
-        result = await self.collection.update_one({"_id": username}, {"$set": {"disabled": True}})
-        return result.matched_count == 1
 
     async def authenticate(self, username: str, password: str) -> tuple[Account | None, str]:
         """The account if the password is right and it is usable: (account, "success"), else

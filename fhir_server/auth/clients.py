@@ -17,6 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pymongo.errors import DuplicateKeyError
 
 from fhir_server.auth.collections import CLIENTS
+from fhir_server.auth.records import Records
 from fhir_server.auth.scopes import ScopeError, parse_ceiling
 from fhir_server.storage import Database
 
@@ -73,9 +74,9 @@ def _check_redirect(uri: str) -> None:
                           "without fragment")
 
 
-class Clients:
+class Clients(Records[Client]):
     def __init__(self, database: Database) -> None:
-        self.collection = database.collection(CLIENTS)
+        super().__init__(database.collection(CLIENTS), _client)
 
     async def register(self, client_id: str | None, redirect_uris: list[str], scope: str, *,
                        secret: str | None = None, public: bool = False, jwks: dict | None = None,
@@ -110,16 +111,6 @@ class Clients:
             raise ClientError(f"a client '{client_id}' exists already") from error
         return _client(doc), generated
 
-    async def get(self, client_id: str) -> Client | None:
-        doc = await self.collection.find_one({"_id": client_id})
-        return _client(doc) if doc and not doc.get("disabled") else None
-
-    async def list(self) -> list[Client]:
-        return [_client(d) for d in await self.collection.find().sort("_id").to_list(length=None)]
-
-    async def disable(self, client_id: str) -> bool:
-        result = await self.collection.update_one({"_id": client_id}, {"$set": {"disabled": True}})
-        return result.matched_count == 1
 
 
 async def secret_matches(client: Client, secret: str) -> bool:

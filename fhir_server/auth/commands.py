@@ -24,6 +24,7 @@ from fhir_server.auth.accounts import AccountError, Accounts
 from fhir_server.auth.clients import ClientError, Clients
 from fhir_server.auth.endpoints import LAUNCH_SECONDS, create_launch
 from fhir_server.auth.keys import KeyRing
+from fhir_server.auth.records import Records
 from fhir_server.auth.roles import ROLES
 from fhir_server.cli import add_data_dir, settings_from
 from fhir_server.storage import Database
@@ -53,12 +54,18 @@ async def _user_list(args: argparse.Namespace, database: Database) -> int:
     return 0
 
 
-async def _user_disable(args: argparse.Namespace, database: Database) -> int:
-    if not await Accounts(database, settings_from(args)).disable(args.username):
-        print(f"no user {args.username}", file=sys.stderr)
-        return 1
-    print(f"disabled user {args.username}")
-    return 0
+def _disabling(noun: str, key: str, records: Callable[[argparse.Namespace, Database], Records]) -> Action:
+    """The `disable` action for users or clients (`key` names the argument holding the name)."""
+
+    async def disable(args: argparse.Namespace, database: Database) -> int:
+        name = getattr(args, key)
+        if not await records(args, database).disable(name):
+            print(f"no {noun} {name}", file=sys.stderr)
+            return 1
+        print(f"disabled {noun} {name}")
+        return 0
+
+    return disable
 
 
 async def _client_create(args: argparse.Namespace, database: Database) -> int:
@@ -77,14 +84,6 @@ async def _client_list(args: argparse.Namespace, database: Database) -> int:
     for client in await Clients(database).list():
         state = "disabled" if client.disabled else "active"
         print(f"{client.client_id}\t{client.auth_method}\t{client.scope}\t{' '.join(client.redirect_uris)}\t{state}")
-    return 0
-
-
-async def _client_disable(args: argparse.Namespace, database: Database) -> int:
-    if not await Clients(database).disable(args.client_id):
-        print(f"no client {args.client_id}", file=sys.stderr)
-        return 1
-    print(f"disabled client {args.client_id}")
     return 0
 
 
@@ -136,7 +135,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--role", required=True, choices=sorted(ROLES))
     create.add_argument("--fhir-user", help="the FHIR identity: Practitioner/ID, Patient/ID or RelatedPerson/ID")
     _action(users, "list", "list accounts", _user_list)
-    _action(users, "disable", "disable an account", _user_disable).add_argument("--username", required=True)
+    accounts = _disabling("user", "username", lambda args, db: Accounts(db, settings_from(args)))
+    _action(users, "disable", "disable an account", accounts).add_argument("--username", required=True)
 
     clients = _group(commands, "client", "create, list or disable OAuth clients (SMART apps, backend services)")
     create = _action(clients, "create", "register a client", _client_create)
@@ -150,7 +150,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     kind.add_argument("--jwks", help="a JWKS file with the client's public keys (private_key_jwt)")
     kind.add_argument("--jwks-url", help="where the client publishes its JWKS (private_key_jwt)")
     _action(clients, "list", "list clients", _client_list)
-    _action(clients, "disable", "disable a client", _client_disable).add_argument("--client-id", required=True)
+    registrations = _disabling("client", "client_id", lambda args, db: Clients(db))
+    _action(clients, "disable", "disable a client", registrations).add_argument("--client-id", required=True)
 
     launches = _group(commands, "launch", "EHR launch contexts")
     create = _action(launches, "create", "print a single-use launch value for a patient", _launch_create)

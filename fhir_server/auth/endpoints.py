@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 
 from fastapi import APIRouter
@@ -19,10 +20,10 @@ from fhir_server.auth.access import TokenAccess
 from fhir_server.auth.client_auth import OAuthError, authenticate_client
 from fhir_server.auth.clients import PRIVATE_KEY_JWT, Client, ClientError
 from fhir_server.auth.collections import CODES, LAUNCHES
-from fhir_server.auth.grants import Grant, backend_grant
+from fhir_server.auth.grants import Grant, backend_grant, user_grant
 from fhir_server.auth.http import NO_STORE, base_url, emit, form_of, oauth_error
 from fhir_server.auth.keys import ALGORITHM
-from fhir_server.auth.scopes import NON_RESOURCE_SCOPES, narrow_all, split_scopes
+from fhir_server.auth.scopes import NON_RESOURCE_SCOPES, narrow_all
 from fhir_server.auth.service import AuthService, digest
 from fhir_server.auth.tokens import InvalidToken
 from fhir_server.auth.urls import endpoints
@@ -134,14 +135,15 @@ async def _refresh(request: Request, client: Client, form: dict[str, str]) -> di
     grant = await auth.take_refresh_token(form.get("refresh_token", ""), client.client_id)
     if grant is None:
         raise OAuthError("invalid_grant", "unknown, expired, used or foreign refresh token")
-    if grant.username and await auth.accounts.get(grant.username) is None:
+    account = await auth.accounts.get(grant.username or "")
+    if account is None:
         raise OAuthError("invalid_grant", "the account has been disabled")
-    if form.get("scope"):  # a refresh may narrow the grant, never widen it
-        words, scopes = split_scopes(form["scope"])
-        grant = Grant(grant.client_id, tuple(w for w in words if w in grant.words),
-                      tuple(narrow_all(scopes, list(grant.scopes))), grant.username, grant.fhir_user, grant.roles,
-                      grant.patient, grant.encounter, grant.fhir_context, grant.need_patient_banner)
-    return await auth.issue(grant, base_url(request), refresh=True)
+    # Never wider than the original grant, nor than what the client and the user's role allow now
+    # (a `scope` parameter may narrow it further).
+    words, scopes = user_grant(form.get("scope") or grant.scope, client, account)
+    renewed = replace(grant, words=tuple(w for w in words if w in grant.words),
+                      scopes=tuple(narrow_all(scopes, list(grant.scopes))), roles=(account.role,))
+    return await auth.issue(renewed, base_url(request), refresh=True)
 
 
 async def _client_credentials(request: Request, client: Client, form: dict[str, str]) -> dict:

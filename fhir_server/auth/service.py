@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from datetime import timedelta
 
 from fhir_server.auth import collections
@@ -21,6 +22,8 @@ from fhir_server.config import Settings
 from fhir_server.fhir.outcome import FhirError
 from fhir_server.fhir.primitives import now
 from fhir_server.storage import UNAVAILABLE_ERRORS, Database
+
+VERIFIED_CACHE_SIZE = 4096
 
 
 def digest(secret: str) -> str:
@@ -44,6 +47,7 @@ class AuthService:
         self.accounts = Accounts(database, settings)
         self.clients = Clients(database)
         self.revocations = RevocationList(database)
+        self.verified: dict[tuple[str, str], tuple[float, TokenAccess]] = {}
 
     async def start(self) -> None:
         await collections.ensure_indexes(self.database)
@@ -64,11 +68,25 @@ class AuthService:
         if scheme.lower() != "bearer" or not token.strip():
             raise unauthorized("the Authorization header must be 'Bearer <access token>'", "invalid_request")
         try:
-            return TokenAccess(await self.claims_of(token.strip(), base_url))
+            return await self._access(token.strip(), base_url)
         except InvalidToken as error:
             raise unauthorized(str(error)) from error
         except UNAVAILABLE_ERRORS as error:  # the revocation list cannot be read: fail closed
             raise FhirError(503, "transient", "The database is unavailable; nothing was changed") from error
+
+    async def _access(self, token: str, base_url: str) -> TokenAccess:
+        """The access of a token, from the cache of tokens already verified (a signature check and
+        the scope parsing cost about a millisecond; the revocation list is still consulted)."""
+        key = (token, base_url)
+        cached = self.verified.get(key)
+        if cached is None or cached[0] < time.time():
+            claims = await verify(self.keys, token, base_url, base_url)
+            if len(self.verified) >= VERIFIED_CACHE_SIZE:
+                del self.verified[next(iter(self.verified))]  # the oldest entry
+            cached = self.verified[key] = (claims["exp"], TokenAccess(claims))
+        if await self.revocations.is_revoked(cached[1].principal.jti):
+            raise InvalidToken("the token has been revoked")
+        return cached[1]
 
     async def issue(self, grant: Grant, base_url: str, *, backend: bool = False, refresh: bool = False,
                     nonce: str | None = None) -> dict:
