@@ -25,6 +25,7 @@ from fhir_server.interactions import (  # noqa: F401
     operation,
     patch,
     read,
+    search,
     update,
 )
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Route, WriteTrail
