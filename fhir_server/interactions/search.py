@@ -20,7 +20,7 @@ from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, J
 from fhir_server.interactions.paging import CURSOR_PARAM, bundle_links, decode_cursor, encode_cursor, page_size
 from fhir_server.interactions.registry import interaction
 from fhir_server.search import compartments
-from fhir_server.search.errors import SearchError
+from fhir_server.search.errors import SearchError, bad_search
 from fhir_server.search.includes import included
 from fhir_server.search.keyset import SortField
 from fhir_server.search.plan import compile_query, sort_fields
@@ -56,8 +56,7 @@ async def search(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
     try:
         parsed = _parse(ctx, req, route)
     except SearchError as error:
-        name = error.param or "search"
-        raise bad_request(f"Search parameter '{name}': {error.message}", name) from error
+        raise bad_search(error) from error
     runner = Runner(ctx.database, ctx.access.restrict, ctx.session)
     try:
         filters = {t: await runner.filter(compile_query(q, parsed.compartment)) for t, q in parsed.queries.items()}
