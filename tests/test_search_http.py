@@ -192,3 +192,19 @@ def test_malformed_values_are_400_naming_the_parameter(client: httpx.Client, que
     assert outcome["resourceType"] == "OperationOutcome"
     name = query.split("=")[0].split(":")[0]
     assert name in str(outcome["issue"])
+
+
+def test_capability_statement_lists_search_parameters(client: httpx.Client) -> None:
+    statement = client.get("/metadata").json()
+    rest = statement["rest"][0]
+    resources = {r["type"]: r for r in rest["resource"]}
+    patient_params = {p["name"]: p for p in resources["Patient"]["searchParam"]}
+    assert patient_params["birthdate"]["type"] == "date"
+    assert patient_params["birthdate"]["definition"] == "http://hl7.org/fhir/SearchParameter/individual-birthdate"
+    assert patient_params["family"]["documentation"]
+    assert {"_id", "_lastUpdated", "_tag", "name", "identifier"} <= set(patient_params)
+    assert "Observation:subject" in resources["Observation"]["searchInclude"]
+    assert "Observation:subject" in resources["Patient"]["searchRevInclude"]
+    assert {p["name"] for p in rest["searchParam"]} >= {"_id", "_lastUpdated", "_tag", "_profile"}
+    assert {"code": "search-type"} in resources["Patient"]["interaction"]
+    assert {"code": "search-system"} in rest["interaction"]
