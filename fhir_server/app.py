@@ -14,6 +14,7 @@ from fhir_server.api.asgi import ServerApplication
 from fhir_server.audit.log import AuditLog
 from fhir_server.config import Settings
 from fhir_server.definitions import resource_types
+from fhir_server.interactions.search_parameters import load_stored
 from fhir_server.search import compartments
 from fhir_server.search.extract import extract
 from fhir_server.search.indexes import index_specs
@@ -32,6 +33,7 @@ def create_app(settings: Settings) -> ServerApplication:
         database = Database(settings.mongodb_uri, settings.database_name, timeout_ms=settings.db_timeout_ms,
                             transaction_attempts=settings.transaction_attempts)
         await database.ensure_indexes(list(resource_types()), index_specs)
+        await load_stored(database)
         if settings.base_url:
             configure_local_bases([settings.base_url])
         app.state.settings = settings

@@ -12,6 +12,7 @@ from fhir_server.fhir.primitives import format_instant, now
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Json, Route
 from fhir_server.interactions.registry import HANDLERS, allowed, interaction
 from fhir_server.operations.registry import capability_entries
+from fhir_server.search.capability import system_search, type_search
 
 # Our interaction codes that are CapabilityStatement.rest.resource.interaction codes.
 TYPE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type",
@@ -32,6 +33,7 @@ def _resource(resource_type: str) -> Json:
         "conditionalRead": "full-support",
         "conditionalUpdate": allowed(resource_type, "conditional-update"),
         "conditionalDelete": "single" if allowed(resource_type, "conditional-delete") else "not-supported",
+        **(type_search(resource_type) if allowed(resource_type, "search-type") else {}),
         **_operations("type", resource_type),
     }
 
@@ -60,6 +62,7 @@ def capability_statement(ctx: Context) -> Json:
             "mode": "server",
             "resource": [_resource(t) for t in resource_types()],
             "interaction": [{"code": c} for c in SYSTEM_INTERACTIONS if c in HANDLERS],
+            **(system_search() if "search-system" in HANDLERS else {}),
             **_operations("system"),
         }],
     }
