@@ -11,6 +11,7 @@ from fhir_server.definitions import resource_types
 from fhir_server.fhir.primitives import format_instant, now
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Json, Route
 from fhir_server.interactions.registry import HANDLERS, allowed, interaction
+from fhir_server.operations.registry import capability_entries
 
 # Our interaction codes that are CapabilityStatement.rest.resource.interaction codes.
 TYPE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type",
@@ -31,7 +32,15 @@ def _resource(resource_type: str) -> Json:
         "conditionalRead": "full-support",
         "conditionalUpdate": allowed(resource_type, "conditional-update"),
         "conditionalDelete": "single" if allowed(resource_type, "conditional-delete") else "not-supported",
+        **_operations("type", resource_type),
     }
+
+
+def _operations(level: str, resource_type: str | None = None) -> Json:
+    entries = capability_entries(level, resource_type)
+    if level == "type":
+        entries += [e for e in capability_entries("instance", resource_type) if e not in entries]
+    return {"operation": entries} if entries else {}
 
 
 def capability_statement(ctx: Context) -> Json:
@@ -51,6 +60,7 @@ def capability_statement(ctx: Context) -> Json:
             "mode": "server",
             "resource": [_resource(t) for t in resource_types()],
             "interaction": [{"code": c} for c in SYSTEM_INTERACTIONS if c in HANDLERS],
+            **_operations("system"),
         }],
     }
 

@@ -22,6 +22,7 @@ from fhir_server.interactions import (  # noqa: F401
     create,
     delete,
     history,
+    operation,
     patch,
     read,
     update,
@@ -56,6 +57,7 @@ async def _execute(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse
             raise FhirError(405, "not-supported",
                             f"{route.type} resources are an immutable log written only by the server; "
                             "over the API they are read and searched")
+        ctx.access.require(route.interaction, route.type)
         if entry.transactional:
             response = await ctx.transaction(lambda tx: entry.handler(tx, req, route))
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
@@ -51,6 +51,9 @@ class FhirResponse:
     version: Version | None = None
     touched: list[Version] = field(default_factory=list)
     """Every resource version the response discloses (search and history pages), for the audit."""
+    stream: AsyncIterator[bytes] | None = None
+    """A body that is not a resource (NDJSON exports), sent as it is produced, as `media_type`."""
+    media_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,20 @@ class Route:
 
 
 class Access(Protocol):
-    """What the caller may see: an extra MongoDB filter per resource type (auth provides it)."""
+    """What the caller may do and see (the auth package provides it from the bearer token)."""
+
+    @property
+    def principal(self) -> Any:
+        """Who the caller is (user, client, token id, roles), for the audit; None: the server itself."""
+        ...
+
+    def require(self, code: str, resource_type: str | None) -> None:
+        """Raise a 403 `FhirError` unless the caller may perform interaction `code` on `resource_type`.
+
+        `dispatch.perform` calls it for every routed interaction (so also for each Bundle entry);
+        operation handlers call it again for what they read or write.
+        """
+        ...
 
     def restrict(self, resource_type: str) -> Json | None:
         """A filter every query on `resource_type`'s collection must also satisfy; None: no limit."""
@@ -75,6 +91,11 @@ class Access(Protocol):
 
 class Unrestricted:
     """The access of the server itself and of unauthenticated deployments: everything."""
+
+    principal = None
+
+    def require(self, code: str, resource_type: str | None) -> None:
+        return None
 
     def restrict(self, resource_type: str) -> Json | None:
         return None
