@@ -24,7 +24,7 @@ from fhir_server.interactions.routing import parse_route
 from fhir_server.storage.database import WriteConflict
 from fhir_server.storage.repository import PendingInserts
 
-_DELETE, _POST = PROCESSING_ORDER["DELETE"], PROCESSING_ORDER["POST"]
+_POST, _PUT = PROCESSING_ORDER["POST"], PROCESSING_ORDER["PUT"]
 
 
 class EntryFailed(Exception):
@@ -58,6 +58,8 @@ async def _perform_all(tx: Context, entries: list[Entry]) -> list[FhirResponse]:
     for phase in phases:
         if phase == _POST:
             await _fix_targets(tx, entries, identities)
+        if phase == _PUT:  # one query per type instead of one per entry
+            await tx.store.fetch_known(tx.session, tx.pending, [t for e in entries if (t := _instance(e, "PUT"))])
         for entry in (e for e in entries if PROCESSING_ORDER[e.method] == phase):
             try:
                 response = await perform(tx, await references.request_for(tx, entry))
@@ -114,6 +116,12 @@ async def _target(tx: Context, entry: Entry) -> str | None:
                 entry.body = {**entry.body, "id": new_id()}
             return f"{route.type}/{entry.body['id']}"
     return None
+
+
+def _instance(entry: Entry, method: str) -> tuple[str, str] | None:
+    """(type, id) of an entry `method [type]/[id]`, else None."""
+    parts = entry.path.split("/")
+    return (parts[0], parts[1]) if entry.method == method and len(parts) == 2 and not entry.params else None
 
 
 def _refuse_duplicate_urls(entries: list[Entry]) -> None:

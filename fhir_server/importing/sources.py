@@ -5,8 +5,9 @@ A source is registered under a name with the file-name patterns it reads from fo
     @register_source("medicalcycle", patterns=("*.xml",), help="MedicalCycle exports")
     def read_medicalcycle(path: Path) -> Iterable[Json]: ...   # yields transaction Bundles
 
-The importer makes every Bundle a source yields idempotent (entries whose resource has an id are
-written with PUT to that id) and performs it as one transaction. `fhir` is the default: FHIR JSON
+Modules registering formats are listed in `SOURCE_MODULES`. The importer makes every Bundle a
+source yields idempotent (entries whose resource has an id are written with PUT to that id) and
+performs it as one transaction. `fhir` is the default: FHIR JSON
 Bundles (transaction, batch, collection...) and single resources, and NDJSON (one resource a line).
 """
 
@@ -46,6 +47,8 @@ class Source:
 
 
 SOURCES: dict[str, Source] = {}
+# Modules registering further source formats; `fhir-server import` imports them before parsing `--from`.
+SOURCE_MODULES: list[str] = []
 
 
 def register_source(name: str, *, patterns: tuple[str, ...], help: str) -> Callable[[Reader], Reader]:

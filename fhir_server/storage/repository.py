@@ -46,6 +46,13 @@ class PendingInserts:
 
     def __init__(self) -> None:
         self.documents: dict[str, list[Json]] = defaultdict(list)
+        self.known: dict[tuple[str, str], Json | None] = {}
+        """Current-version metadata fetched ahead for resources the transaction will write (None: absent)."""
+
+    def take_known(self, resource_type: str, resource_id: str) -> tuple[bool, Json | None]:
+        """Whether the current metadata of a resource was fetched ahead, and it (used once)."""
+        key = (resource_type, resource_id)
+        return (True, self.known.pop(key)) if key in self.known else (False, None)
 
     def add(self, collection: str, document: Json) -> None:
         self.documents[collection].append(document)
@@ -188,7 +195,7 @@ class ResourceStore:
             pending.add(collection, document)
         await pending.flush(self.database, session)
 
-    def stage_new(self, pending: PendingInserts, items: list[NewItem]) -> list[Version]:
+    def stage_new(self, pending: PendingInserts, items: list[NewItem], method: str = "POST") -> list[Version]:
         """Versions 1 of new resources (under their given id, else a fresh one), their history
         entries and side documents added to `pending`: nothing is written yet."""
         ts = now()
@@ -197,28 +204,44 @@ class ResourceStore:
             resource_id = given_id or new_id()
             stamped = _stamp(resource, resource_id, 1, ts)
             index = self.indexer(resource_type, stamped)
-            version = Version(resource_type, resource_id, 1, ts, stamped, "POST", self._memberships(index))
+            version = Version(resource_type, resource_id, 1, ts, stamped, method, self._memberships(index))
             versions.append(version)
             pending.add(resource_type, {"_id": resource_id, "vid": 1, "ts": ts, "res": stamped, "sp": index})
             pending.add(HISTORY, {"_id": _history_id(resource_type, resource_id, 1), "t": resource_type,
-                                  "i": resource_id, "v": 1, "ts": ts, "m": "POST"})
+                                  "i": resource_id, "v": 1, "ts": ts, "m": method})
             for collection, document in side(version) if side else ():
                 pending.add(collection, document)
         return versions
 
     async def update(self, session: Session, resource_type: str, resource_id: str, resource: Json,
-                     *, method: str = "PUT", if_match: int | None = None, side: SideWrites | None = None
-                     ) -> tuple[Version, bool]:
+                     *, method: str = "PUT", if_match: int | None = None, side: SideWrites | None = None,
+                     pending: PendingInserts | None = None) -> tuple[Version, bool]:
         """Store a new version; returns it and whether it created the resource (or revived a deleted one).
 
         `if_match` is the version the client expects to be current: a mismatch raises
-        `VersionMismatch` (HTTP 412).
+        `VersionMismatch` (HTTP 412). With `pending` holding the resource's metadata fetched ahead
+        (`fetch_known`), a resource that does not exist yet is staged there, not written.
         """
-        current = await self._current_meta(session, resource_type, resource_id)
+        known, current = pending.take_known(resource_type, resource_id) if pending else (False, None)
+        if not known:
+            current = await self._current_meta(session, resource_type, resource_id)
         if if_match is not None and (current is None or current.get("del") or current["vid"] != if_match):
             raise VersionMismatch(if_match, current["vid"] if current else None)
+        if known and current is None:
+            return self.stage_new(pending, [(resource_type, resource, side, resource_id)], method)[0], True
         version = await self._write(session, resource_type, resource_id, resource, current, method, side)
         return version, current is None or bool(current.get("del"))
+
+    async def fetch_known(self, session: Session, pending: PendingInserts, targets: list[tuple[str, str]]) -> None:
+        """Fetch the current metadata of the resources `targets` names, one query per type, into `pending`."""
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for resource_type, resource_id in targets:
+            by_type[resource_type].append(resource_id)
+        for resource_type, ids in by_type.items():
+            cursor = self.database.resources(resource_type).find({"_id": {"$in": ids}}, self._meta_projection,
+                                                                 session=session)
+            found = {doc["_id"]: doc for doc in await cursor.to_list(length=None)}
+            pending.known.update(((resource_type, i), found.get(i)) for i in ids)
 
     async def delete(self, session: Session, resource_type: str, resource_id: str,
                      side: SideWrites | None = None) -> Version | None:
@@ -301,11 +324,15 @@ class ResourceStore:
             versions.append(version)
         return versions
 
-    async def _current_meta(self, session: Session, resource_type: str, resource_id: str) -> Json | None:
+    @property
+    def _meta_projection(self) -> Json:
         projection = {"vid": 1, "ts": 1, "del": 1}
         if self.membership_field:
             projection[f"sp.{self.membership_field}"] = 1
-        return await self.database.resources(resource_type).find_one({"_id": resource_id}, projection,
+        return projection
+
+    async def _current_meta(self, session: Session, resource_type: str, resource_id: str) -> Json | None:
+        return await self.database.resources(resource_type).find_one({"_id": resource_id}, self._meta_projection,
                                                                      session=session)
 
     async def _write(self, session: Session, resource_type: str, resource_id: str, resource: Json | None,
