@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -268,3 +269,14 @@ def test_other_bundle_types_are_stored_as_resources(client: httpx.Client) -> Non
     assert response.status_code == 201, response.text
     stored = client.get(response.headers["Location"].split("/_history")[0]).json()
     assert stored["type"] == "collection" and stored["entry"][0]["resource"]["resourceType"] == "Patient"
+
+
+def test_decimal_precision_survives_reference_rewriting(client: httpx.Client) -> None:
+    patient_urn = urn()
+    body = json.dumps(bundle("transaction", entry("POST", "Patient", patient(), patient_urn),
+                             entry("POST", "Observation", observation(patient_urn), urn())))
+    body = body.replace('"value": 72', '"value": 72.50')
+    response = client.post("/", content=body, headers=fhir_headers())
+    assert response.status_code == 200, response.text
+    location = response.json()["entry"][1]["response"]["location"]
+    assert '"value":72.50' in client.get(location).text.replace(" ", "")

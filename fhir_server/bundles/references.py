@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 from urllib.parse import parse_qsl
 
-import orjson
-
 from fhir_server.bundles.entries import Entry
 from fhir_server.definitions import resource_types
 from fhir_server.fhir.outcome import FhirError, bad_request
@@ -81,7 +79,7 @@ class References:
         starts again from the entries as sent)."""
         body = entry.body
         if body is not None:
-            body = orjson.loads(orjson.dumps(body))
+            body = _copy(body)
             await self.rewrite(ctx, body, entry.full_url)
         return replace(entry.request(), body=body, params=self.rewrite_params(entry.params))
 
@@ -116,3 +114,12 @@ def _references(value: object) -> Iterator[Json]:
         for child in value:
             if isinstance(child, dict | list):
                 yield from _references(child)
+
+
+def _copy(value: object) -> object:
+    """A deep copy of parsed JSON (Decimal numbers stay as they are)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value

@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import orjson
-
 from fhir_server.audit.capture import RequestAuditor, RequestFacts
 from fhir_server.audit.log import AuditLog
 from fhir_server.audit.record import Actor
 from fhir_server.config import Settings
 from fhir_server.definitions import resource_types
+from fhir_server.fhir import json as fhir_json
 from fhir_server.fhir.primitives import new_id
 from fhir_server.interactions.dispatch import perform
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse
@@ -130,7 +129,7 @@ class HttpTarget:
             self.headers["Authorization"] = f"Bearer {token}"
 
     async def submit(self, bundle: Json) -> Outcome:
-        return await asyncio.to_thread(self._post, orjson.dumps(bundle))
+        return await asyncio.to_thread(self._post, fhir_json.dumps(bundle))
 
     def _post(self, body: bytes) -> Outcome:
         connection_type = http.client.HTTPSConnection if self.secure else http.client.HTTPConnection
@@ -144,7 +143,7 @@ class HttpTarget:
         finally:
             connection.close()
         try:
-            parsed = orjson.loads(payload) if payload else None
-        except orjson.JSONDecodeError:
+            parsed = fhir_json.loads(payload) if payload else None
+        except fhir_json.JSONError:
             parsed = None
         return outcome_of(reply.status, parsed if isinstance(parsed, dict) else None)

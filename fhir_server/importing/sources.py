@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
+from fhir_server.fhir import json as fhir_json
 
 Json = dict[str, Any]
 Reader = Callable[[Path], Iterable[Json]]
@@ -84,8 +84,8 @@ def read_fhir(path: Path) -> Iterator[Json]:
         yield from _ndjson(path)
         return
     try:
-        document = orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as error:
+        document = fhir_json.loads(path.read_bytes())
+    except fhir_json.JSONError as error:
         raise SourceError(f"not JSON: {error}") from error
     if not isinstance(document, dict) or "resourceType" not in document:
         raise SourceError("not a FHIR resource (no resourceType)")
@@ -104,8 +104,8 @@ def _ndjson(path: Path) -> Iterator[Json]:
             if not line.strip():
                 continue
             try:
-                chunk.append(orjson.loads(line))
-            except orjson.JSONDecodeError as error:
+                chunk.append(fhir_json.loads(line))
+            except fhir_json.JSONError as error:
                 raise SourceError(f"line {number} is not JSON: {error}") from error
             if len(chunk) == NDJSON_CHUNK:
                 yield transaction_of(chunk)
