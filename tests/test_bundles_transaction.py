@@ -280,3 +280,16 @@ def test_decimal_precision_survives_reference_rewriting(client: httpx.Client) ->
     assert response.status_code == 200, response.text
     location = response.json()["entry"][1]["response"]["location"]
     assert '"value":72.50' in client.get(location).text.replace(" ", "")
+
+
+def test_urn_oid_full_urls_are_resolved(client: httpx.Client) -> None:
+    oid = "urn:oid:1.2.840.113619.2.62.994044785528.114289542805"
+    body = bundle("transaction", entry("POST", "Patient", patient(), oid),
+                  entry("POST", "Observation", observation(oid), urn()))
+    result = post(client, body).json()["entry"]
+    assert result[1]["resource"]["subject"]["reference"] == f"Patient/{result[0]['resource']['id']}"
+
+
+def test_capability_statement_lists_batch_and_transaction(client: httpx.Client) -> None:
+    codes = {i["code"] for i in client.get("/metadata").json()["rest"][0]["interaction"]}
+    assert {"batch", "transaction"} <= codes
