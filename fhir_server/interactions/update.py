@@ -37,5 +37,6 @@ async def store_update(ctx: Context, req: FhirRequest, resource_type: str, resou
     if_match = req.headers.get("if-match")
     expected = parse_version_tag(if_match, "If-Match") if if_match else None
     version, created = await ctx.store.update(ctx.session, resource_type, resource_id, resource,
-                                              method=method, if_match=expected, side=ctx.side_writes)
+                                              method=method, if_match=expected, side=ctx.side_writes,
+                                              pending=ctx.pending)
     return version_response(ctx, 201 if created else 200, version)
