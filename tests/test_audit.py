@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 
 import httpx
+import orjson
 import pytest
 from pymongo import MongoClient
 
@@ -230,3 +231,44 @@ def test_unwritable_audit_store_fails_closed_unless_fail_open(make_server, mongo
         assert response.status_code == expected
         if expected == 503:
             assert "audit" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_verify_chain_operation_reports_intact_then_the_first_broken_link(audited: LiveServer,
+                                                                          mongo: MongoClient) -> None:
+    _wait_sealed(mongo, audited)
+    intact = httpx.get(f"{audited.url}/AuditEvent/$verify-chain")
+    assert intact.status_code == 200
+    assert intact.json()["issue"][0]["severity"] == "information"
+    assert "intact" in intact.json()["issue"][0]["diagnostics"]
+    database = mongo[audited.settings.database_name]
+    victim = database[CHAIN].find_one({"_id": 2})
+    database[RESOURCE_TYPE].update_one({"_id": victim["e"]}, {"$set": {"res.action": "D"}})
+    broken = httpx.post(f"{audited.url}/AuditEvent/$verify-chain",
+                        json={"resourceType": "Parameters", "parameter": [{"name": "_since", "valueDateTime": "2000"}]},
+                        headers=fhir_headers())
+    issue = broken.json()["issue"][0]
+    assert broken.status_code == 200 and issue["severity"] == "error" and "#2" in issue["diagnostics"]
+
+
+def test_verify_chain_refuses_malformed_bounds(audited: LiveServer) -> None:
+    response = httpx.get(f"{audited.url}/AuditEvent/$verify-chain", params={"_since": "yesterday"})
+    assert response.status_code == 400 and response.json()["issue"][0]["expression"] == ["_since"]
+
+
+def test_export_operation_streams_the_period_as_ndjson(audited: LiveServer, mongo: MongoClient) -> None:
+    _wait_sealed(mongo, audited)
+    count = mongo[audited.settings.database_name][CHAIN].count_documents({})
+    response = httpx.get(f"{audited.url}/AuditEvent/$export", params={"_since": "2000-01-01", "_until": "2999"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/fhir+ndjson")
+    events = [orjson.loads(line) for line in response.text.splitlines()]
+    assert len(events) == count and {e["resourceType"] for e in events} == {"AuditEvent"}
+    assert httpx.get(f"{audited.url}/AuditEvent/$export", params={"_until": "1990"}).text == ""
+
+
+def test_audit_operations_are_listed_and_type_bound(audited: LiveServer) -> None:
+    statement = httpx.get(f"{audited.url}/metadata").json()
+    audit = next(r for r in statement["rest"][0]["resource"] if r["type"] == "AuditEvent")
+    assert {"verify-chain", "export"} <= {op["name"] for op in audit["operation"]}
+    assert httpx.get(f"{audited.url}/Patient/$verify-chain").status_code == 404
+    assert httpx.get(f"{audited.url}/$nonsense").status_code == 404

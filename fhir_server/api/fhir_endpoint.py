@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.datastructures import State
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from fhir_server.api.negotiation import FORM, parse_body, response_type
 from fhir_server.audit.capture import RequestAuditor, RequestFacts
@@ -68,6 +68,8 @@ def _route_or_none(method: str, path: str) -> Route | None:
 
 def render(response: FhirResponse, media_type: str, pretty: bool, head: bool = False) -> Response:
     """The HTTP response for a FHIR response, serialised with orjson (no pydantic round trip)."""
+    if response.stream is not None:
+        return StreamingResponse(response.stream, response.status, response.headers, media_type=response.media_type)
     if response.resource is None or response.status in NO_BODY_STATUSES:
         return Response(status_code=response.status, headers=response.headers)
     content = orjson.dumps(response.resource, option=orjson.OPT_INDENT_2 if pretty else 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
@@ -51,6 +51,9 @@ class FhirResponse:
     version: Version | None = None
     touched: list[Version] = field(default_factory=list)
     """Every resource version the response discloses (search and history pages), for the audit."""
+    stream: AsyncIterator[bytes] | None = None
+    """A body that is not a resource (NDJSON exports), sent as it is produced, as `media_type`."""
+    media_type: str | None = None
 
 
 @dataclass(frozen=True)

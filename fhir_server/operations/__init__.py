@@ -12,7 +12,9 @@ from __future__ import annotations
 import importlib
 
 # Modules defining operations; importing one registers its operations.
-MODULES: list[str] = []
+MODULES: list[str] = [
+    "fhir_server.audit.operations",
+]
 
 
 def load_operations() -> None:

@@ -6,7 +6,8 @@ names, birthdate, subject/patient, code, date, status, url...), on the key that 
 queries use (`sp.code.t`, `sp.name.v`, `sp.date.s`+`sp.date.e`...). Compound indexes serve the
 typical clinical query `patient=...&code=...&date=...` where the type has those parameters and
 both `patient` and `date` are single-valued: MongoDB refuses to index documents in which two
-fields of one compound index are arrays, and `code.t` always is one.
+fields of one compound index are arrays, and `code.t` always is one. (`patient`, `date`) and
+(`agent`, `date`) indexes need only the date to be single-valued (AuditEvent's patients are a list).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from fhir_server.search.registry import SearchParam, registry
 # Parameters worth an index wherever they exist.
 COMMON = ("identifier", "name", "family", "given", "birthdate", "subject", "patient", "code",
           "date", "status", "url", "encounter", "category")
+# More for types reviewed along other axes: auditors ask "who did what" as often as "to whom".
+EXTRA = {"AuditEvent": ("agent", "entity")}
+# Compound (parameter, date) indexes for "this patient's / this user's events in a period".
+DATED = ("patient", "agent")
 
 
 def _keys(param: SearchParam) -> list[str]:
@@ -46,17 +51,22 @@ def index_specs(resource_type: str) -> list[IndexModel]:
     params = registry().params(resource_type)
     models = [_model(["ts"], "ts"), _model([f"sp.{compartments.KEY}"], "compartment")]
     patient, code, date = params.get("patient"), params.get("code"), params.get("date")
-    compound = bool(patient and date and patient.single and date.single
-                    and patient.type == "reference" and date.type == "date")
-    for name in COMMON:
+    dated = [name for name in DATED if _dated(params.get(name), date)]
+    with_code = bool("patient" in dated and patient and patient.single and code and code.type == "token")
+    for name in (*COMMON, *EXTRA.get(resource_type, ())):
         param = params.get(name)
-        # The compound indexes below start with sp.patient.r, so they serve patient alone too.
-        if param is None or param.column or (compound and name == "patient"):
+        # The compound indexes below start with sp.<name>.r, so they serve the parameter alone too.
+        if param is None or param.column or name in dated:
             continue
         if keys := _keys(param):
             models.append(_model(keys, f"sp_{name}"))
-    if compound:
-        if code and code.type == "token":
-            models.append(_model(["sp.patient.r", "sp.code.t", "sp.date.s"], "patient_code_date"))
-        models.append(_model(["sp.patient.r", "sp.date.s"], "patient_date"))
+    if with_code:
+        models.append(_model(["sp.patient.r", "sp.code.t", "sp.date.s"], "patient_code_date"))
+    models += [_model([f"sp.{name}.r", "sp.date.s"], f"{name}_date") for name in dated]
     return models
+
+
+def _dated(param: SearchParam | None, date: SearchParam | None) -> bool:
+    """Whether (param, date) can share a compound index: a reference and a single-valued date
+    (MongoDB indexes at most one array field per document in a compound index)."""
+    return bool(param and date and param.type == "reference" and date.type == "date" and date.single)
