@@ -12,6 +12,7 @@ from fhir_server.fhir.primitives import format_instant, now
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Json, Route
 from fhir_server.interactions.registry import HANDLERS, allowed, interaction
 from fhir_server.operations.registry import capability_entries
+from fhir_server.validation.conformance import clinic_profile_of_type
 
 # Our interaction codes that are CapabilityStatement.rest.resource.interaction codes.
 TYPE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type",
@@ -33,7 +34,13 @@ def _resource(resource_type: str) -> Json:
         "conditionalUpdate": allowed(resource_type, "conditional-update"),
         "conditionalDelete": "single" if allowed(resource_type, "conditional-delete") else "not-supported",
         **_operations("type", resource_type),
+        **_supported_profiles(resource_type),
     }
+
+
+def _supported_profiles(resource_type: str) -> Json:
+    url = clinic_profile_of_type().get(resource_type)
+    return {"supportedProfile": [url]} if url else {}
 
 
 def _operations(level: str, resource_type: str | None = None) -> Json:
