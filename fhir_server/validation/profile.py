@@ -176,11 +176,10 @@ class _Walk:
 
 def _occurrences(obj: Json, node: ElementNode) -> list[Occurrence]:
     """The values of `node` in `obj`, one per array item."""
-    keys = []
-    for raw in obj:
-        key = raw[1:] if raw.startswith("_") else raw
-        if key not in keys and _is_key_of(key, node):
-            keys.append(key)
+    if node.choice:
+        keys = list(dict.fromkeys(k for k in (raw.removeprefix("_") for raw in obj) if _is_choice_key(k, node)))
+    else:
+        keys = [node.name] if node.name in obj or "_" + node.name in obj else []
     found: list[Occurrence] = []
     for key in keys:
         if node.choice:
@@ -196,8 +195,6 @@ def _occurrences(obj: Json, node: ElementNode) -> list[Occurrence]:
     return found
 
 
-def _is_key_of(key: str, node: ElementNode) -> bool:
-    """Whether JSON property `key` holds values of `node` (`valueQuantity` of `value[x]`)."""
-    if not node.choice:
-        return key == node.name
+def _is_choice_key(key: str, node: ElementNode) -> bool:
+    """Whether JSON property `key` holds values of choice element `node` (`valueQuantity` of `value[x]`)."""
     return key.startswith(node.name) and key[len(node.name):][:1].isupper()

@@ -36,6 +36,7 @@ class ElementNode:
     choice: bool
     children: dict[str, ElementNode] = field(default_factory=dict, repr=False)
     slices: list[ElementNode] = field(default_factory=list, repr=False)
+    _constraints: dict[str, list[Json]] = field(default_factory=dict, repr=False)
 
     @property
     def path(self) -> str:
@@ -75,6 +76,12 @@ class ElementNode:
 
     def constraints(self, code: str) -> list[Json]:
         """The invariants a value of type `code` here must meet: the element's and its type's."""
+        found = self._constraints.get(code)
+        if found is None:
+            found = self._constraints[code] = self._own_and_type_constraints(code)
+        return found
+
+    def _own_and_type_constraints(self, code: str) -> list[Json]:
         own = self.element.get("constraint", [])
         type_definition = self.type_definition(code) if code not in INLINE_TYPES else None
         if type_definition is None or type_definition.root is self:
