@@ -4,13 +4,18 @@ hand-made violations of each rule kind against the clinic's profiles and the R4 
 from __future__ import annotations
 
 import copy
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fhir_server.definitions import structure_definitions_by_url
+from fhir_server.validation.conformance import profile_issues
 from fhir_server.validation.invariants import UNEVALUATED
 from fhir_server.validation.profile import validate_against, validate_profile
 from fhir_server.validation.profile_definitions import clinic_profiles, compile_definition
+from fhir_server.validation.publish import shipped_resources
 from fhir_server.validation.structure import validate_structure
 from tests.clinic_data import (
     MRN_SYSTEM,
@@ -181,3 +186,29 @@ def test_a_profile_of_another_type_is_one_error() -> None:
 def test_unknown_profile_url_raises_key_error() -> None:
     with pytest.raises(KeyError):
         validate_profile(mc_patient(), "https://unknown.example/StructureDefinition/x")
+
+
+def test_shipped_conformance_resources_are_valid() -> None:
+    for resource in shipped_resources():
+        assert validate_structure(resource)[0] == []
+        assert [i for i in profile_issues(resource, [], base=True) if i.severity == "error"] == []
+
+
+def test_shipped_snapshots_are_generated_from_their_differentials() -> None:
+    """The snapshot generator, run on the shipped (trimmed) base definitions, gives the shipped
+    snapshots: a differential edited without re-running tools/build_profiles.py fails here."""
+    sys.path.insert(0, str(Path(__file__).parent.parent / "tools"))
+    from build_profiles import SnapshotBuilder
+
+    builder = SnapshotBuilder(structure_definitions_by_url())
+    for sd in clinic_profiles().values():
+        assert list(map(_compared, builder.snapshot(sd))) == list(map(_compared, sd["snapshot"]["element"]))
+
+
+def _compared(element: dict) -> dict:
+    """What the trimmed base definitions keep of a snapshot element."""
+    kept = {k: element.get(k) for k in ("id", "path", "sliceName", "min", "max", "type", "slicing")}
+    kept["binding"] = {k: v for k, v in element.get("binding", {}).items() if k in ("strength", "valueSet")}
+    kept["constraint"] = [c["key"] for c in element.get("constraint", ())]
+    kept.update({k: v for k, v in element.items() if k.startswith(("fixed", "pattern"))})
+    return kept
