@@ -139,6 +139,15 @@ def test_slicing_by_value_and_by_pattern() -> None:
         ("required", "Practitioner.qualification[0].period")]
 
 
+def test_a_required_slice_of_an_absent_optional_element() -> None:
+    profile = _modified_profile(PROFILE + "mc-patient", "Patient.identifier", min=0)
+    patient = mc_patient()
+    del patient["identifier"]
+    found = [i for i in validate_against(patient, profile) if i.severity == "error"]
+    assert [(i.code, i.expression) for i in found] == [("required", "Patient.identifier")]
+    assert "slice 'mrn' requires at least 1, 0 found" in found[0].diagnostics
+
+
 def test_closed_slicing_rejects_values_of_no_slice() -> None:
     slicing = {"discriminator": [{"type": "value", "path": "system"}], "rules": "closed"}
     profile = _modified_profile(PROFILE + "mc-patient", "Patient.identifier", slicing=slicing)

@@ -120,7 +120,7 @@ class _Walk:
                      for i, (key, *_) in enumerate(found)]
             for (_, code, value, extensions), item_path in zip(found, paths, strict=True):
                 self.occurrence(value, extensions, node, code, item_path, resource)
-            if node.slices and found:
+            if node.slices:
                 self.slices(found, paths, node, path, resource)
 
     def occurrence(self, value: Any, extensions: Any, node: ElementNode, code: str, path: str,
