@@ -20,6 +20,8 @@ from fhir_server.search.extract import extract
 from fhir_server.search.indexes import index_specs
 from fhir_server.search.types.reference import configure_local_bases
 from fhir_server.storage import Database, ResourceStore
+from fhir_server.validation.conformance import check_required_types
+from fhir_server.validation.publish import publish_profiles
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,7 @@ def create_app(settings: Settings) -> ServerApplication:
     """The FHIR server application for `settings` (which must name the MongoDB to use)."""
     if not settings.mongodb_uri:
         raise ValueError("create_app needs settings.mongodb_uri; `fhir-server serve` starts the embedded one")
+    check_required_types(settings.required_profiles)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,6 +42,7 @@ def create_app(settings: Settings) -> ServerApplication:
         app.state.settings = settings
         app.state.database = database
         app.state.store = ResourceStore(database, indexer=extract, membership_field=compartments.KEY)
+        await publish_profiles(database, app.state.store)
         app.state.audit = None
         if settings.audit_enabled:
             app.state.audit = AuditLog(database, app.state.store, fail_open=settings.audit_fail_open,

@@ -15,6 +15,7 @@ import importlib
 MODULES: list[str] = [
     "fhir_server.audit.operations",
     "fhir_server.search.operations",
+    "fhir_server.operations.validate",
 ]
 
 
