@@ -18,6 +18,7 @@ from mappings.fhir import (
     original_id,
     parse_date,
     parse_datetime,
+    patient_reference,
     period,
     reference,
     referenced_id,
@@ -31,7 +32,7 @@ _FOLLOW_UP = {"text": "Follow-up consultation"}
 
 def to_fhir(patient: Patient, consultation: Consultation) -> list[Json]:
     c = consultation
-    subject = reference("Patient", "patient", patient.id)
+    subject = patient_reference(patient.id)
     encounter = reference("Encounter", "consultation", c.id)
     doctor = reference("Practitioner", "account", c.doctor_id)
     out: list[Json] = []

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from mappings.domain import Insurance, Patient
-from mappings.fhir import Json, base, compact, fhir_date, find, original_id, parse_date, period, reference
+from mappings.fhir import (
+    Json,
+    base,
+    compact,
+    fhir_date,
+    find,
+    original_id,
+    parse_date,
+    patient_reference,
+    period,
+)
 
 
 def to_fhir(patient: Patient) -> list[Json]:
-    subject = reference("Patient", "patient", patient.id)
+    subject = patient_reference(patient.id)
     return [compact({**base("Coverage", "insurance", i.id), "status": "active", "subscriberId": i.policy_number,
                      "beneficiary": subject, "payor": [{"display": i.provider}],
                      "period": period(fhir_date(i.valid_from), fhir_date(i.valid_to))})

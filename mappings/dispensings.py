@@ -13,6 +13,7 @@ from mappings.fhir import (
     find,
     original_id,
     parse_datetime,
+    patient_reference,
     quantity,
     reference,
     referenced_id,
@@ -28,7 +29,7 @@ def to_fhir(patient: Patient, prescription: Prescription, dispensing: Dispensing
     return compact({
         **base("MedicationDispense", "dispensing", d.id), "status": "completed",
         "medicationCodeableConcept": concept(prescription.medication),
-        "subject": reference("Patient", "patient", patient.id),
+        "subject": patient_reference(patient.id),
         "performer": [{"actor": reference("Practitioner", "account", d.pharmacist_id)}],
         "authorizingPrescription": [reference("MedicationRequest", "prescription", prescription.id)],
         "quantity": quantity(d.quantity.value, d.quantity.unit),

@@ -17,11 +17,13 @@ from mappings.domain import Code
 
 Json = dict[str, Any]
 
-SID = "https://fhir.medicalcycle.cloud/sid/"
-"""Base of the identifier systems of the original system's ids (`SID + "patient"`...)."""
+SID = "https://medicalcycle.example/fhir/sid/"
+"""Base of the identifier systems of the original system's ids (`SID + "mrn"`...)."""
 UCUM = "http://unitsofmeasure.org"
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
+MRN = "mrn"
+"""The kind of a patient record's id: it is the clinic's medical record number."""
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, SID)
 
 
@@ -45,6 +47,10 @@ def base(resource_type: str, kind: str, original: str) -> Json:
 
 def reference(resource_type: str, kind: str, original: str) -> Json:
     return {"reference": f"{resource_type}/{stable_id(kind, original)}", "identifier": identifier(kind, original)}
+
+
+def patient_reference(patient_id: str) -> Json:
+    return reference("Patient", MRN, patient_id)
 
 
 def original_id(resource: Json, kind: str) -> str | None:

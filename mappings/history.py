@@ -17,7 +17,7 @@ from mappings.fhir import (
     find,
     original_id,
     parse_date,
-    reference,
+    patient_reference,
 )
 
 # SNOMED CT findings for the ABO/Rh groups.
@@ -36,7 +36,7 @@ _ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 
 
 def to_fhir(patient: Patient) -> list[Json]:
-    subject = reference("Patient", "patient", patient.id)
+    subject = patient_reference(patient.id)
     resources = [_blood_type(patient.id, patient.blood_type, subject)] if patient.blood_type else []
     resources += [_allergy(a, subject) for a in patient.allergies]
     resources += [_condition(c, subject) for c in patient.chronic_conditions]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from mappings import consultations, coverage, history, prescriptions
 from mappings.domain import Address, EmergencyContact, Patient
-from mappings.fhir import Json, base, compact, fhir_date, find, original_id, parse_date
+from mappings.fhir import MRN, Json, base, compact, fhir_date, find, original_id, parse_date
 
 _EMERGENCY = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "C",
                           "display": "Emergency Contact"}]}
@@ -27,7 +27,7 @@ def patient_resource(patient: Patient) -> Json:
     address = p.address
     contact = p.emergency_contact
     return compact({
-        **base("Patient", "patient", p.id), "name": [{"family": p.family_name, "given": [p.given_name]}],
+        **base("Patient", MRN, p.id), "name": [{"family": p.family_name, "given": [p.given_name]}],
         "telecom": telecom, "gender": p.gender, "birthDate": fhir_date(p.birth_date),
         "address": [compact({"line": [address.line], "city": address.city, "postalCode": address.postal_code,
                              "country": address.country})] if address else None,
@@ -39,12 +39,12 @@ def patient_resource(patient: Patient) -> Json:
 
 def from_fhir(resources: list[Json]) -> Patient:
     """The patient record `to_fhir` produced `resources` from."""
-    patient = find(resources, "Patient", "patient")[0]
+    patient = find(resources, "Patient", MRN)[0]
     telecom = {t["system"]: t["value"] for t in patient.get("telecom", ())}
     address = next(iter(patient.get("address", ())), None)
     contact = next((c for c in patient.get("contact", ()) if _EMERGENCY in c.get("relationship", ())), None)
     return Patient(
-        id=original_id(patient, "patient"), given_name=patient["name"][0]["given"][0],
+        id=original_id(patient, MRN), given_name=patient["name"][0]["given"][0],
         family_name=patient["name"][0]["family"], birth_date=parse_date(patient["birthDate"]),
         gender=patient["gender"], phone=telecom.get("phone"), email=telecom.get("email"),
         address=Address(line=address["line"][0], city=address["city"], postal_code=address.get("postalCode"),

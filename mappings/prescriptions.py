@@ -18,6 +18,7 @@ from mappings.fhir import (
     original_id,
     parse_date,
     parse_datetime,
+    patient_reference,
     quantity,
     reference,
     referenced_id,
@@ -32,7 +33,7 @@ def to_fhir(patient: Patient, prescription: Prescription) -> list[Json]:
                       "doseAndRate": [{"doseQuantity": quantity(p.dose.value, p.dose.unit)}]})
     request = compact({
         **base("MedicationRequest", "prescription", p.id), "status": p.status, "intent": "order",
-        "medicationCodeableConcept": concept(p.medication), "subject": reference("Patient", "patient", patient.id),
+        "medicationCodeableConcept": concept(p.medication), "subject": patient_reference(patient.id),
         "encounter": reference("Encounter", "consultation", p.consultation_id) if p.consultation_id else None,
         "authoredOn": fhir_datetime(p.prescribed_at), "requester": reference("Practitioner", "account", p.doctor_id),
         "dosageInstruction": [dosage],

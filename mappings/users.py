@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from mappings.domain import Licence, User
 from mappings.fhir import (
+    MRN,
     Json,
     base,
     compact,
@@ -23,21 +24,21 @@ from mappings.fhir import (
     system,
 )
 
-ROLE_SYSTEM = "https://fhir.medicalcycle.cloud/CodeSystem/user-role"
+ROLE_SYSTEM = "https://medicalcycle.example/fhir/CodeSystem/user-role"
 _HL7_ROLES = {"doctor": "doctor", "nurse": "nurse", "pharmacist": "pharmacist"}
 _HL7_ROLE_SYSTEM = "http://terminology.hl7.org/CodeSystem/practitioner-role"
 LICENCE_SYSTEM = system("licence")
-_LICENCE_CODE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0360", "code": "MD"}],
+_LICENCE_CODE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MD"}],
                  "text": "Professional licence"}
 
 
 def to_fhir(user: User) -> list[Json]:
     """[Practitioner, PractitionerRole] for staff; [Patient] for a patient's account."""
     if user.role == "patient":
-        kind, original = ("patient", user.patient_id) if user.patient_id else ("account", user.id)
+        kind, original = (MRN, user.patient_id) if user.patient_id else ("account", user.id)
         patient = {"resourceType": "Patient", "id": stable_id(kind, original), **_person(user)}
         if user.patient_id:
-            patient["identifier"].insert(0, identifier("patient", user.patient_id))
+            patient["identifier"].insert(0, identifier(MRN, user.patient_id))
         return [patient]
     practitioner = compact({**base("Practitioner", "account", user.id), **_person(user),
                             "qualification": [_qualification(user.licence)] if user.licence else None})
@@ -84,7 +85,7 @@ def from_fhir(resources: list[Json]) -> User:
               "given_name": name["given"][0], "family_name": name["family"], "email": telecom.get("email"),
               "phone": telecom.get("phone"), "active": person.get("active", True)}
     if person["resourceType"] == "Patient":
-        return User(role="patient", patient_id=original_id(person, "patient"), **fields)
+        return User(role="patient", patient_id=original_id(person, MRN), **fields)
     role = next(r for r in resources if r["resourceType"] == "PractitionerRole")
     code = next(c["code"] for c in role["code"][0]["coding"] if c["system"] == ROLE_SYSTEM)
     qualification = next(iter(person.get("qualification", ())), None)

@@ -52,4 +52,4 @@ def test_every_resource_has_a_stable_identity(patient: Patient) -> None:
     assert [r["id"] for r in first] == [r["id"] for r in again]
     assert len({(r["resourceType"], r["id"]) for r in first}) == len(first)
     for resource in first:
-        assert any(i["system"].startswith("https://fhir.medicalcycle.cloud/sid/") for i in resource["identifier"])
+        assert any(i["system"].startswith("https://medicalcycle.example/fhir/sid/") for i in resource["identifier"])

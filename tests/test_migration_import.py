@@ -44,7 +44,7 @@ def test_one_bundle_for_the_users_then_one_per_patient() -> None:
         assert bundle["type"] == "transaction"
         first = bundle["entry"][0]["resource"]
         assert first["resourceType"] == "Patient"
-        assert {"system": "https://fhir.medicalcycle.cloud/sid/patient", "value": patient.id} in first["identifier"]
+        assert {"system": "https://medicalcycle.example/fhir/sid/mrn", "value": patient.id} in first["identifier"]
     for entry in (e for b in bundles for e in b["entry"]):
         resource = entry["resource"]
         assert entry["request"] == {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
@@ -53,8 +53,8 @@ def test_one_bundle_for_the_users_then_one_per_patient() -> None:
 
 def test_the_patient_account_links_to_the_record() -> None:
     identifiers = list(bundles_from_export(SAMPLE))[1]["entry"][0]["resource"]["identifier"]
-    assert {"system": "https://fhir.medicalcycle.cloud/sid/account", "value": "u-900"} in identifiers
-    assert {"system": "https://fhir.medicalcycle.cloud/sid/username", "value": "joao.pereira"} in identifiers
+    assert {"system": "https://medicalcycle.example/fhir/sid/account", "value": "u-900"} in identifiers
+    assert {"system": "https://medicalcycle.example/fhir/sid/username", "value": "joao.pereira"} in identifiers
 
 
 def test_imported_records_read_back_losslessly(fresh: httpx.Client) -> None:
