@@ -14,6 +14,7 @@ import importlib
 # Modules defining operations; importing one registers its operations.
 MODULES: list[str] = [
     "fhir_server.audit.operations",
+    "fhir_server.prescriptions.dispense",
 ]
 
 
