@@ -15,6 +15,7 @@ import importlib
 MODULES: list[str] = [
     "fhir_server.audit.operations",
     "fhir_server.prescriptions.dispense",
+    "fhir_server.operations.patient_everything",
 ]
 
 
