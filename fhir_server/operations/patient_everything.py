@@ -21,8 +21,9 @@ from fhir_server.definitions import compartment_definitions, resource_types
 from fhir_server.fhir.outcome import FhirError, bad_request, not_found
 from fhir_server.fhir.primitives import date_time_range, format_instant, new_id, now
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Json, Route
-from fhir_server.interactions.paging import CURSOR_PARAM, bundle_links, encode_cursor
+from fhir_server.interactions.paging import CURSOR_PARAM, bundle_links, count_value, encode_cursor
 from fhir_server.interactions.paging import decode_cursor as decode_query_cursor
+from fhir_server.operations.access import visible
 from fhir_server.operations.parameters import operation_parameters
 from fhir_server.operations.registry import operation
 from fhir_server.search.compartments import KEY as COMPARTMENT
@@ -46,12 +47,12 @@ def compartment_types() -> list[str]:
 @operation("everything", levels={"instance"}, types={"Patient"}, definition=DEFINITION)
 async def everything(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
     given = _parameters(req)
-    count = _count(ctx, given.get("_count"))
+    count = count_value(ctx, given.get("_count"))
     since = _since(given.get("_since"))
     requested = _types(given.get("_type"))
     ctx.access.require("read", "Patient")
     owner = f"Patient/{route.id}"
-    if not await ctx.store.find("Patient", _visible(ctx, "Patient", {"_id": route.id}), 1, ctx.session):
+    if not await ctx.store.find("Patient", visible(ctx, "Patient", {"_id": route.id}), 1, ctx.session):
         raise not_found(f"{owner} is not known")
     members = [t for t in compartment_types() if _readable(ctx, t, requested)]
     query: Json = {f"sp.{COMPARTMENT}": owner}
@@ -60,7 +61,7 @@ async def everything(ctx: Context, req: FhirRequest, route: Route) -> FhirRespon
     matches, more = await _page(ctx, members, query, count, _resume(req, given))
     total = 0
     for resource_type in members:
-        total += await ctx.store.count(resource_type, _visible(ctx, resource_type, query), ctx.session)
+        total += await ctx.store.count(resource_type, visible(ctx, resource_type, query), ctx.session)
     included = await _referenced(ctx, matches, set(compartment_types()) | NOT_IN_RECORD, requested, since)
     params = [(k, v) for k, v in given.items() if k != CURSOR_PARAM]
     last = matches[-1] if matches and more else None
@@ -81,7 +82,7 @@ async def _page(ctx: Context, members: list[str], query: Json, count: int, resum
     for resource_type in members[start:]:
         after = resume[1] if resume and resource_type == resume[0] else None
         wanted = count - len(page)
-        found = await ctx.store.find_in_id_order(resource_type, _visible(ctx, resource_type, query), wanted + 1,
+        found = await ctx.store.find_in_id_order(resource_type, visible(ctx, resource_type, query), wanted + 1,
                                                  after, ctx.session)
         page += found[:wanted]
         if len(found) > wanted:
@@ -104,7 +105,7 @@ async def _referenced(ctx: Context, matches: list[Version], compartment: set[str
         query: Json = {"_id": {"$in": sorted(ids)}}
         if since is not None:
             query["ts"] = {"$gte": since}
-        out += await ctx.store.find(resource_type, _visible(ctx, resource_type, query), len(ids), ctx.session)
+        out += await ctx.store.find(resource_type, visible(ctx, resource_type, query), len(ids), ctx.session)
     return out
 
 
@@ -138,11 +139,6 @@ def _readable(ctx: Context, resource_type: str, requested: set[str] | None) -> b
     return True
 
 
-def _visible(ctx: Context, resource_type: str, query: Json) -> Json:
-    restriction = ctx.access.restrict(resource_type)
-    return {"$and": [query, restriction]} if restriction else query
-
-
 def _entry(ctx: Context, version: Version, mode: str) -> Json:
     return {"fullUrl": ctx.url(version.type, version.id), "resource": version.resource, "search": {"mode": mode}}
 
@@ -156,14 +152,6 @@ def _parameters(req: FhirRequest) -> dict[str, str]:
             raise bad_request(f"Parameter '{name}' must be a simple value", name)
         given[name] = f"{given[name]},{value}" if name == "_type" and name in given else str(value)
     return given
-
-
-def _count(ctx: Context, raw: str | None) -> int:
-    if raw is None:
-        return ctx.settings.default_page_size
-    if not raw.isdigit():
-        raise bad_request(f"_count must be a non-negative integer, not '{raw}'", "_count")
-    return min(int(raw), ctx.settings.max_page_size)
 
 
 def _since(raw: str | None) -> datetime | None:

@@ -15,6 +15,7 @@ from fhir_server.fhir.outcome import bad_request, not_found, unprocessable
 from fhir_server.fhir.primitives import date_time_range, format_instant, now
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Json, Route
 from fhir_server.interactions.responses import check_valid, parse_version_tag
+from fhir_server.operations.access import visible
 from fhir_server.operations.parameters import operation_parameters
 from fhir_server.operations.registry import operation
 from fhir_server.prescriptions import rules
@@ -36,7 +37,7 @@ async def dispense(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse
 
 async def _dispense(ctx: Context, request_id: str, given: Json, expected: int | None) -> FhirResponse:
     reference = f"MedicationRequest/{request_id}"
-    found = await ctx.store.find("MedicationRequest", _visible(ctx, "MedicationRequest", {"_id": request_id}), 1,
+    found = await ctx.store.find("MedicationRequest", visible(ctx, "MedicationRequest", {"_id": request_id}), 1,
                                  ctx.session)
     if not found:
         raise not_found(f"{reference} is not known")
@@ -61,11 +62,6 @@ async def _dispense(ctx: Context, request_id: str, given: Json, expected: int | 
     return FhirResponse(200, {"resourceType": "Parameters", "parameter": [
         {"name": "dispense", "resource": created.resource}, {"name": "prescription", "resource": version.resource}]},
         {"ETag": f'W/"{version.vid}"'}, version, touched=[created, version])
-
-
-def _visible(ctx: Context, resource_type: str, query: Json) -> Json:
-    restriction = ctx.access.restrict(resource_type)
-    return {"$and": [query, restriction]} if restriction else query
 
 
 def _parameters(req: FhirRequest) -> Json:
