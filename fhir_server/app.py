@@ -15,6 +15,7 @@ from fhir_server.audit.log import AuditLog
 from fhir_server.config import Settings
 from fhir_server.definitions import resource_types
 from fhir_server.interactions.search_parameters import load_stored
+from fhir_server.prescriptions.expiry import ExpirySweeper
 from fhir_server.search import compartments
 from fhir_server.search.extract import extract
 from fhir_server.search.indexes import index_specs
@@ -50,8 +51,11 @@ def create_app(settings: Settings) -> ServerApplication:
             await app.state.audit.start()
         else:
             log.warning("FHIR_AUDIT=off: interactions are NOT audited")
+        app.state.expiry = ExpirySweeper(database, app.state.store, settings.prescription_sweep_seconds)
+        app.state.expiry.start()
         log.info("FHIR server ready (database '%s')", settings.database_name)
         yield
+        await app.state.expiry.stop()
         await app.state.store.creates.drain()
         if app.state.audit:
             await app.state.audit.stop()

@@ -58,6 +58,8 @@ class Settings:
     """`FHIR_AUDIT_RETENTION_DAYS`: AuditEvents older than this are pruned (unset: kept forever)."""
     required_profiles: frozenset[str] = frozenset()
     """`FHIR_REQUIRE_PROFILES` (`MedicationRequest,Patient`): types whose clinic profile every write must meet."""
+    prescription_sweep_seconds: int = 60
+    """`FHIR_PRESCRIPTION_SWEEP_SECONDS`: how often expired prescriptions are set to stopped (0: never)."""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -79,5 +81,7 @@ class Settings:
             audit_retention_days=_int_env("FHIR_AUDIT_RETENTION_DAYS", defaults.audit_retention_days),
             required_profiles=frozenset(
                 t.strip() for t in os.environ.get("FHIR_REQUIRE_PROFILES", "").split(",") if t.strip()),
+            prescription_sweep_seconds=_int_env("FHIR_PRESCRIPTION_SWEEP_SECONDS",
+                                                defaults.prescription_sweep_seconds),
         )
         return replace(settings, **overrides)
