@@ -20,7 +20,8 @@ from fhir_server.config import Settings
 log = logging.getLogger("fhir_server")
 
 # Modules contributing operator sub-commands (each has `add_commands(subparsers)`).
-COMMAND_MODULES: list[str] = ["fhir_server.audit.commands", "fhir_server.auth.commands"]
+COMMAND_MODULES: list[str] = ["fhir_server.audit.commands", "fhir_server.auth.commands",
+                               "fhir_server.importing.commands"]
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 

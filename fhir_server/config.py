@@ -48,6 +48,8 @@ class Settings:
     """`FHIR_DB_TIMEOUT_MS`: how long to wait for the database before answering 503."""
     transaction_attempts: int = 8
     """`FHIR_TRANSACTION_ATTEMPTS`: bounded retries of a write on transient conflicts."""
+    max_bundle_entries: int = 10_000
+    """`FHIR_MAX_BUNDLE_ENTRIES`: batch/transaction Bundles with more entries get 413."""
     audit_enabled: bool = True
     """`FHIR_AUDIT` (`on`/`off`): record an AuditEvent for every interaction. Off only for benchmarks."""
     audit_fail_open: bool = False
@@ -70,6 +72,10 @@ class Settings:
     """`FHIR_LOGIN_MAX_FAILURES`: failed logins in a row before the account is locked for a while."""
     login_lockout_seconds: int = 60
     """`FHIR_LOGIN_LOCKOUT_SECONDS`: first lockout; it doubles with each further failure."""
+    required_profiles: frozenset[str] = frozenset()
+    """`FHIR_REQUIRE_PROFILES` (`MedicationRequest,Patient`): types whose clinic profile every write must meet."""
+    prescription_sweep_seconds: int = 60
+    """`FHIR_PRESCRIPTION_SWEEP_SECONDS`: how often expired prescriptions are set to stopped (0: never)."""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -85,6 +91,7 @@ class Settings:
             max_page_size=_int_env("FHIR_MAX_COUNT", defaults.max_page_size),
             db_timeout_ms=_int_env("FHIR_DB_TIMEOUT_MS", defaults.db_timeout_ms),
             transaction_attempts=_int_env("FHIR_TRANSACTION_ATTEMPTS", defaults.transaction_attempts),
+            max_bundle_entries=_int_env("FHIR_MAX_BUNDLE_ENTRIES", defaults.max_bundle_entries),
             audit_enabled=_flag_env("FHIR_AUDIT", defaults.audit_enabled),
             audit_fail_open=_flag_env("FHIR_AUDIT_FAIL_OPEN", defaults.audit_fail_open),
             audit_retention_days=_int_env("FHIR_AUDIT_RETENTION_DAYS", defaults.audit_retention_days),
@@ -95,6 +102,10 @@ class Settings:
             hidden_status=_int_env("FHIR_HIDDEN_STATUS", defaults.hidden_status),
             login_max_failures=_int_env("FHIR_LOGIN_MAX_FAILURES", defaults.login_max_failures),
             login_lockout_seconds=_int_env("FHIR_LOGIN_LOCKOUT_SECONDS", defaults.login_lockout_seconds),
+            required_profiles=frozenset(
+                t.strip() for t in os.environ.get("FHIR_REQUIRE_PROFILES", "").split(",") if t.strip()),
+            prescription_sweep_seconds=_int_env("FHIR_PRESCRIPTION_SWEEP_SECONDS",
+                                                defaults.prescription_sweep_seconds),
         )
         settings = replace(settings, **overrides)
         if settings.hidden_status not in (403, 404):
