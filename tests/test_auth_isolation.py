@@ -179,3 +179,12 @@ def test_batch_entries_are_each_checked(world: World) -> None:
     statuses = [e["response"]["status"].split()[0] for e in response.json()["entry"]]
     assert statuses[0] == "200" and statuses[1] == "404" and statuses[2] == "404"
     world.unchanged_b()
+
+
+def test_patient_everything_stays_in_the_compartment(world: World) -> None:
+    mine = world.http.get(f"/Patient/{world.a}/$everything")
+    assert mine.status_code == 200, mine.text
+    seen = _ids(mine.json())
+    assert f"Observation/{world.obs_a['id']}" in seen and f"Observation/{world.obs_b['id']}" not in seen
+    theirs = world.http.get(f"/Patient/{world.b}/$everything")
+    assert theirs.status_code == 404 or not _ids(theirs.json())
