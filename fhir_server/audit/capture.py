@@ -8,7 +8,7 @@ adapter hands to the interactions (`Context.auditor`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fhir_server.audit.collections import OUTBOX
@@ -105,6 +105,10 @@ class RequestAuditor:
     def __init__(self, log: AuditLog, facts: RequestFacts) -> None:
         self.log = log
         self.facts = facts
+
+    def identify(self, actor: Actor | None) -> None:
+        """Name the caller once the bearer token is verified (refusals before that stay anonymous)."""
+        self.facts = replace(self.facts, actor=actor)
 
     def trail(self, route: Route) -> WriteTrail:
         return WriteTrail(self.facts, route.interaction)
