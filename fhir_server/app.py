@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fhir_server import __version__
 from fhir_server.api import errors, health
 from fhir_server.api.asgi import ServerApplication
+from fhir_server.audit.capture import system_trail
 from fhir_server.audit.log import AuditLog
 from fhir_server.config import Settings
 from fhir_server.definitions import resource_types
@@ -51,7 +52,9 @@ def create_app(settings: Settings) -> ServerApplication:
             await app.state.audit.start()
         else:
             log.warning("FHIR_AUDIT=off: interactions are NOT audited")
-        app.state.expiry = ExpirySweeper(database, app.state.store, settings.prescription_sweep_seconds)
+        # Stopping expired prescriptions changes clinical records: on the audit trail like any write.
+        expiry_audit = (lambda: system_trail("prescription-expiry", "update")) if app.state.audit else None
+        app.state.expiry = ExpirySweeper(database, app.state.store, settings.prescription_sweep_seconds, expiry_audit)
         app.state.expiry.start()
         log.info("FHIR server ready (database '%s')", settings.database_name)
         yield

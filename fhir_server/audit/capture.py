@@ -14,7 +14,7 @@ from typing import Any
 from fhir_server.audit.collections import OUTBOX
 from fhir_server.audit.log import AuditLog, record_document
 from fhir_server.audit.record import Actor, AuditRecord, outcome_for_status
-from fhir_server.fhir.primitives import now
+from fhir_server.fhir.primitives import new_id, now
 from fhir_server.interactions.model import FhirRequest, FhirResponse, Route
 from fhir_server.search.compartments import memberships
 from fhir_server.search.extract import extract
@@ -97,6 +97,12 @@ def records_for(facts: RequestFacts, req: FhirRequest, route: Route | None, resp
         recorded=now(), outcome=outcome_for_status(response.status), outcome_text=_outcome_text(response),
         actor=facts.actor, client_address=facts.client_address, server_url=facts.server_url,
         resources=resources, query=query, patients=tuple(patients), request_id=facts.request_id)]
+
+
+def system_trail(job: str, interaction: str) -> WriteTrail:
+    """Side writes recording the versions a server job stores on its own (no request, no user):
+    the actor is the job, named as `system:<job>`."""
+    return WriteTrail(RequestFacts(new_id(), None, "", Actor(identifier=f"system:{job}")), interaction)
 
 
 class RequestAuditor:
