@@ -208,3 +208,14 @@ def test_capability_statement_lists_search_parameters(client: httpx.Client) -> N
     assert {p["name"] for p in rest["searchParam"]} >= {"_id", "_lastUpdated", "_tag", "_profile"}
     assert {"code": "search-type"} in resources["Patient"]["interaction"]
     assert {"code": "search-system"} in rest["interaction"]
+
+
+def test_starts_with_on_multivalued_names_needs_one_name_to_match(client: httpx.Client) -> None:
+    # "Zed" sorts after "mab" and "Aaa" before it: a range alone would take this for a match.
+    tag = unique("tag")
+    spread = _create(client, patient(name=[{"family": "Zed", "given": ["Aaa"]}], meta={"tag": [
+        {"system": "urn:t", "code": tag}]}))
+    hit = _create(client, patient(name=[{"family": "Mabel"}], meta={"tag": [{"system": "urn:t", "code": tag}]}))
+    bundle = client.get(f"/Patient?_tag=urn:t|{tag}&name=mab").json()
+    assert _ids(bundle) == [hit["id"]] and bundle["total"] == 1
+    assert _ids(client.get(f"/Patient?_tag=urn:t|{tag}&name=mab,zed&_sort=name").json()) == [spread["id"], hit["id"]]

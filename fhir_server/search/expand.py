@@ -1,14 +1,24 @@
-"""Rewriting a filter as an OR of `$or`-free conjunctions (disjunctive normal form).
+"""Rewriting a filter into index-friendly parts: `$or`-free conjunctions and prefix ranges.
 
-SecantusDB, the embedded database, plans a query on an index only when it has no `$or`
-anywhere; one `$or` (date prefixes `ge`/`le`, a comma-separated value list, the keyset
-boundary of a sorted page) makes it scan the whole collection. Running each conjunction on
-its own lets each use its index; the runner merges their results. MongoDB answers `$or`
-branches from indexes itself, and the rewritten form is equally correct there.
+SecantusDB, the embedded database, plans a query on an index only when it has no `$or` and no
+`$regex` anywhere; one `$or` (date prefixes `ge`/`le`, a comma-separated value list, the keyset
+boundary of a sorted page) or one starts-with regular expression (string search, `system|`
+tokens, `:below`) makes it scan the whole collection. So a filter is rewritten as:
+
+- an OR of `$or`-free conjunctions (disjunctive normal form), each run on its own and merged
+  by the runner;
+- in each, a top-level anchored literal regex `^abc` becomes the range `["abc", "abd")`, which
+  an index serves, plus a *residual* check the runner applies to the documents the range finds
+  (on an array field the range alone could be met by two different elements).
+
+MongoDB answers `$or` and anchored regexes from indexes itself; the rewritten form is equally
+correct there.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 Json = dict[str, Any]
@@ -59,9 +69,58 @@ def _operators(value: Any) -> bool:
     return isinstance(value, dict) and bool(value) and all(k.startswith("$") for k in value)
 
 
-def branches(filter_: Json) -> list[Json]:
-    """`filter_` as a list of `$or`-free filters whose union it matches (itself if too many)."""
+_LITERAL = re.compile(r"\^((?:[^\\.^$*+?()\[\]{}|]|\\[^A-Za-z0-9])+)$")
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One conjunction to run: its filter and the residual checks (path, regex) it still needs."""
+
+    filter: Json
+    residuals: list[tuple[str, re.Pattern]] = field(default_factory=list)
+
+    def accepts(self, doc: Json) -> bool:
+        return all(any(isinstance(v, str) and pattern.search(v) for v in values_at(doc, path))
+                   for path, pattern in self.residuals)
+
+
+def values_at(doc: Any, path: str) -> list[Any]:
+    """Every value at a dotted `path`, through arrays, as MongoDB reads it."""
+    found: list[Any] = [doc]
+    for part in path.split("."):
+        step: list[Any] = []
+        for item in found:
+            for element in item if isinstance(item, list) else [item]:
+                if isinstance(element, dict) and part in element:
+                    step.append(element[part])
+        found = step
+    return [v for item in found for v in (item if isinstance(item, list) else [item])]
+
+
+def _ranged(clauses: list[Json]) -> Branch:
+    """Anchored literal regexes as index ranges plus residual checks."""
+    kept: list[Json] = []
+    residuals: list[tuple[str, re.Pattern]] = []
+    for clause in clauses:
+        (key, value), = clause.items()
+        pattern = value.get("$regex") if isinstance(value, dict) and set(value) == {"$regex"} else None
+        literal = _LITERAL.match(pattern) if isinstance(pattern, str) and not key.startswith("$") else None
+        if literal is None:
+            kept.append(clause)
+            continue
+        prefix = re.sub(r"\\(.)", r"\1", literal.group(1))
+        following = ord(prefix[-1]) + 1
+        if following > 0x10FFFF or 0xD800 <= following <= 0xDFFF:  # no successor character to bound by
+            kept.append(clause)
+            continue
+        kept.append({key: {"$gte": prefix, "$lt": prefix[:-1] + chr(following)}})
+        residuals.append((key, re.compile(pattern)))
+    return Branch(_conjunction(kept), residuals)
+
+
+def branches(filter_: Json) -> list[Branch]:
+    """`filter_` as index-friendly branches whose union it matches (itself if too many)."""
     try:
-        return [_conjunction(c) for c in _dnf(filter_)]
+        return [_ranged(c) for c in _dnf(filter_)]
     except _TooMany:
-        return [filter_]
+        return [Branch(filter_)]

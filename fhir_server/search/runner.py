@@ -12,7 +12,7 @@ import heapq
 from dataclasses import dataclass
 from typing import Any
 
-from fhir_server.search.expand import branches
+from fhir_server.search.expand import Branch, branches
 from fhir_server.search.keyset import SortField, beyond, merge_key, position
 from fhir_server.search.plan import NOT_DELETED, Plan, Restrict, resolve, restricted
 from fhir_server.storage import Database, Session
@@ -54,25 +54,35 @@ class Runner:
         for resource_type, filter_ in filters.items():
             collection = self.database.resources(resource_type)
             parts = branches(filter_)
-            if len(parts) == 1:
-                total += await collection.count_documents(filter_, session=self.session)
+            if len(parts) == 1 and not parts[0].residuals:
+                total += await collection.count_documents(parts[0].filter, session=self.session)
                 continue
-            # Branches may overlap: count the distinct ids they find.
+            # Branches may overlap and need their residual checks: count the distinct ids.
             ids: set[str] = set()
             for part in parts:
-                docs = await collection.find(part, {"_id": 1}, session=self.session).to_list(length=None)
-                ids.update(d["_id"] for d in docs)
+                projection = {"_id": 1, **{path: 1 for path, _ in part.residuals}}
+                docs = await collection.find(part.filter, projection, session=self.session).to_list(length=None)
+                ids.update(d["_id"] for d in docs if part.accepts(d))
             total += len(ids)
         return total
 
     async def _first(self, resource_type: str, query: Json, spec: list[tuple[str, int]], fields: list[SortField],
                      projection: Json, limit: int) -> list[tuple[tuple, Hit]]:
-        """The first `limit` documents in sort order: each `$or`-free branch on its own, merged."""
+        """The first `limit` documents in sort order: each index-friendly branch on its own, merged."""
         collection = self.database.resources(resource_type)
         runs = []
         for part in branches(query):
-            docs = await collection.find(part, projection, session=self.session).sort(spec).limit(
-                limit).to_list(length=None)
+            cursor = collection.find(part.filter, _with_paths(projection, part), session=self.session).sort(spec)
+            if not part.residuals:
+                docs = await cursor.limit(limit).to_list(length=None)
+            else:
+                docs = []
+                async for doc in cursor:
+                    if part.accepts(doc):
+                        docs.append(doc)
+                        if len(docs) >= limit:
+                            break
+                await cursor.close()
             runs.append([(merge_key(d, resource_type, fields), (resource_type, d)) for d in docs])
         seen: set[str] = set()
         out = []
@@ -109,6 +119,13 @@ class Runner:
         if backwards:
             return Page(merged[-count:], available > count)
         return Page(merged[:count], len(merged) > count)
+
+
+def _with_paths(projection: Json, part: Branch) -> Json:
+    """`projection` plus the fields `part`'s residual checks read (unless a parent is projected)."""
+    extra = {path: 1 for path, _ in part.residuals
+             if not any(path == p or path.startswith(p + ".") for p in projection)}
+    return {**projection, **extra} if extra else projection
 
 
 def boundary(hit: Hit, fields: list[SortField]) -> Json:
