@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from decimal import Decimal
 from email.utils import format_datetime, parsedate_to_datetime
 
 import httpx
@@ -139,3 +141,30 @@ def test_every_r4_type_goes_through_the_generic_path(client: httpx.Client) -> No
                      {"resourceType": "Linkage", "item": [{"type": "source", "resource": {"reference": "Patient/1"}}]}):
         created = create(client, resource).json()
         assert client.get(f"/{resource['resourceType']}/{created['id']}").json() == created
+
+
+def test_decimal_precision_survives_create_read_and_history(client: httpx.Client) -> None:
+    values = ("72.50", "0.000012300", "12345678901234567890.1234", "1.5", "1E+3")
+    components = ",".join(f'{{"code":{{"text":"c{i}"}},"valueQuantity":{{"value":{v}}}}}' for i, v in enumerate(values))
+    body = f'{{"resourceType":"Observation","status":"final","code":{{"text":"w"}},"component":[{components}]}}'
+    created = client.post("/Observation", content=body, headers={"Content-Type": "application/fhir+json"})
+    assert created.status_code == 201, created.text
+    location = f"/Observation/{created.json()['id']}"
+    for response in (created, client.get(location), client.get(f"{location}/_history/1"),
+                     client.get(f"{location}/_history")):
+        returned = [c["valueQuantity"]["value"] for c in _decimal_components(response.content)]
+        assert [str(v) for v in returned] == [str(Decimal(v)) for v in values]
+
+
+def _decimal_components(content: bytes) -> list[dict]:
+    body = json.loads(content, parse_float=Decimal)
+    resource = body["entry"][0]["resource"] if body["resourceType"] == "Bundle" else body
+    return resource["component"]
+
+
+def test_decimals_beyond_34_digits_are_refused_not_truncated(client: httpx.Client) -> None:
+    body = ('{"resourceType":"Observation","status":"final","code":{"text":"x"},'
+            '"valueQuantity":{"value":1.' + "1" * 40 + "}}")
+    response = client.post("/Observation", content=body, headers={"Content-Type": "application/fhir+json"})
+    assert response.status_code in (400, 422)
+    assert "significant digits" in response.text

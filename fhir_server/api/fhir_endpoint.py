@@ -12,6 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from fhir_server.api.negotiation import FORM, parse_body, response_type
 from fhir_server.audit.capture import RequestAuditor, RequestFacts
+from fhir_server.fhir import json as fhir_json
 from fhir_server.fhir.outcome import FhirError
 from fhir_server.fhir.primitives import new_id
 from fhir_server.interactions.dispatch import error_response, perform
@@ -72,7 +73,7 @@ def render(response: FhirResponse, media_type: str, pretty: bool, head: bool = F
         return StreamingResponse(response.stream, response.status, response.headers, media_type=response.media_type)
     if response.resource is None or response.status in NO_BODY_STATUSES:
         return Response(status_code=response.status, headers=response.headers)
-    content = orjson.dumps(response.resource, option=orjson.OPT_INDENT_2 if pretty else 0)
+    content = fhir_json.dumps(response.resource, option=orjson.OPT_INDENT_2 if pretty else 0)
     return Response(b"" if head else content, response.status, response.headers,
                     media_type=f"{media_type}; charset=utf-8")
 

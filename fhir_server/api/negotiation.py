@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from fhir_server.fhir import json as fhir_json
 from fhir_server.fhir.outcome import FhirError, bad_request
 
 FHIR_JSON = "application/fhir+json"
@@ -66,8 +65,8 @@ def parse_body(content_type: str | None, body: bytes, method: str) -> Any:
                         f"Content-Type '{content_type or '(none)'}' is not supported; use "
                         + " or ".join(allowed) + " with UTF-8")
     try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
+        parsed = fhir_json.loads(body)
+    except fhir_json.JSONError as error:
         raise bad_request(f"The body is not valid JSON: {error}", code="structure") from error
     if kind == JSON_PATCH and not isinstance(parsed, list):
         raise bad_request("A JSON Patch document must be a JSON array of operations", code="structure")

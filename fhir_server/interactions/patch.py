@@ -11,6 +11,7 @@ import base64
 
 import orjson
 
+from fhir_server.fhir import json as fhir_json
 from fhir_server.fhir.outcome import FhirError, bad_request, not_found, unprocessable
 from fhir_server.interactions import conditional
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Json, Route
@@ -63,6 +64,6 @@ def _binary_json_patch(binary: Json) -> object:
     if binary.get("contentType", "").split(";")[0].strip() != "application/json-patch+json":
         raise bad_request("A Binary patch must have contentType application/json-patch+json", "Binary.contentType")
     try:
-        return orjson.loads(base64.b64decode(binary.get("data", ""), validate=True))
+        return fhir_json.loads(base64.b64decode(binary.get("data", ""), validate=True))
     except (ValueError, orjson.JSONDecodeError) as error:
         raise bad_request(f"The Binary's data is not a base64 JSON Patch: {error}", "Binary.data") from error

@@ -9,6 +9,7 @@ anything is applied. Whether an operation fits the resource is decided when it i
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from decimal import Decimal
 from typing import Any, ClassVar, NamedTuple
 
 from fhir_server.patch.elements import is_primitive, type_for_suffix
@@ -17,7 +18,7 @@ from fhir_server.patch.fields import Json
 from fhir_server.patch.locate import syntax_error
 
 _INTEGER_KEYS = ("valueInteger", "valueUnsignedInt", "valuePositiveInt")
-_NUMBER_TYPES = {"integer": int, "unsignedInt": int, "positiveInt": int, "decimal": int | float}
+_NUMBER_TYPES = {"integer": int, "unsignedInt": int, "positiveInt": int, "decimal": int | float | Decimal}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, ExecutionTimeout, PyMongoError
 
+from fhir_server.storage.codecs import TYPE_REGISTRY
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -43,6 +45,7 @@ class Database:
         self.client: AsyncMongoClient = AsyncMongoClient(
             uri,
             tz_aware=True,
+            type_registry=TYPE_REGISTRY,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
             socketTimeoutMS=max(timeout_ms * 6, 30_000),

@@ -13,6 +13,7 @@ checked here.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from math import isfinite
 from typing import Any
 
@@ -45,12 +46,16 @@ def _error(issues: Issues, code: str, diagnostics: str, expression: str) -> None
     issues.append(Issue("error", code, diagnostics, expression))
 
 
+# Decimals are stored as IEEE 754 decimal128, exact up to 34 significant digits.
+MAX_DECIMAL_DIGITS = 34
+
+
 def _json_type(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
-    if isinstance(value, int | float):
+    if isinstance(value, int | float | Decimal):
         return "a number"
     return {str: "a string", list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
 
@@ -251,9 +256,11 @@ def _primitive_problem(value: object, primitive: Primitive) -> tuple[str, str] |
                 primitive.max_value is not None and value > primitive.max_value) or (
                 primitive.regex is not None and primitive.regex.fullmatch(str(value)) is None):
             return _VALUE, f"{value} is out of range for {primitive.name}"
-    elif type(value) is float:
+    elif type(value) in (float, Decimal):
         if not isfinite(value):
             return _VALUE, f"{value} is not a valid decimal"
+        if type(value) is Decimal and len(value.as_tuple().digits) > MAX_DECIMAL_DIGITS:
+            return _VALUE, f"{value} has more than {MAX_DECIMAL_DIGITS} significant digits (not kept exactly)"
     elif type(value) is not int:
         return _STRUCTURE, f"expected a JSON number (decimal), found {_json_type(value)}"
     return None

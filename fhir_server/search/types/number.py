@@ -23,7 +23,7 @@ _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 def point(value: Any) -> float | None:
-    if type(value) in (int, float):
+    if type(value) in (int, float, Decimal):
         return float(value)
     if type(value) is str:  # decimals kept as strings by a lossless JSON reader
         try:

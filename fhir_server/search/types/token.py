@@ -22,6 +22,7 @@ A `|` or `\\` inside a part is escaped with `\\` so `a|b` can only be read one w
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 from fhir_server.search.errors import SearchError
@@ -80,7 +81,7 @@ class _Collector:
 
     def value(self, fhir_type: str | None, value: Any) -> None:
         if type(value) is not dict:
-            if type(value) in (str, bool, int, float):
+            if type(value) in (str, bool, int, float, Decimal):
                 self.code(None, value)
             return
         if fhir_type == "CodeableConcept" or (fhir_type is None and ("coding" in value or "text" in value)):
