@@ -13,6 +13,7 @@ from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, J
 from fhir_server.interactions.registry import HANDLERS, allowed, interaction
 from fhir_server.operations.registry import capability_entries
 from fhir_server.search.capability import system_search, type_search
+from fhir_server.validation.conformance import clinic_profile_of_type
 
 # Our interaction codes that are CapabilityStatement.rest.resource.interaction codes.
 TYPE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type",
@@ -35,7 +36,13 @@ def _resource(resource_type: str) -> Json:
         "conditionalDelete": "single" if allowed(resource_type, "conditional-delete") else "not-supported",
         **(type_search(resource_type) if allowed(resource_type, "search-type") else {}),
         **_operations("type", resource_type),
+        **_supported_profiles(resource_type),
     }
+
+
+def _supported_profiles(resource_type: str) -> Json:
+    url = clinic_profile_of_type().get(resource_type)
+    return {"supportedProfile": [url]} if url else {}
 
 
 def _operations(level: str, resource_type: str | None = None) -> Json:

@@ -18,6 +18,7 @@ from fhir_server.fhir.outcome import FhirError, information
 
 # Importing the interaction modules registers their handlers.
 from fhir_server.interactions import (  # noqa: F401
+    bundle,
     capabilities,
     create,
     delete,

@@ -15,6 +15,9 @@ import importlib
 MODULES: list[str] = [
     "fhir_server.audit.operations",
     "fhir_server.search.operations",
+    "fhir_server.operations.validate",
+    "fhir_server.prescriptions.dispense",
+    "fhir_server.operations.patient_everything",
 ]
 
 
