@@ -56,6 +56,10 @@ class Settings:
     """`FHIR_AUDIT_FAIL_OPEN`: answer even when the audit log cannot be written (logged, retried)."""
     audit_retention_days: int | None = None
     """`FHIR_AUDIT_RETENTION_DAYS`: AuditEvents older than this are pruned (unset: kept forever)."""
+    required_profiles: frozenset[str] = frozenset()
+    """`FHIR_REQUIRE_PROFILES` (`MedicationRequest,Patient`): types whose clinic profile every write must meet."""
+    prescription_sweep_seconds: int = 60
+    """`FHIR_PRESCRIPTION_SWEEP_SECONDS`: how often expired prescriptions are set to stopped (0: never)."""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -75,5 +79,9 @@ class Settings:
             audit_enabled=_flag_env("FHIR_AUDIT", defaults.audit_enabled),
             audit_fail_open=_flag_env("FHIR_AUDIT_FAIL_OPEN", defaults.audit_fail_open),
             audit_retention_days=_int_env("FHIR_AUDIT_RETENTION_DAYS", defaults.audit_retention_days),
+            required_profiles=frozenset(
+                t.strip() for t in os.environ.get("FHIR_REQUIRE_PROFILES", "").split(",") if t.strip()),
+            prescription_sweep_seconds=_int_env("FHIR_PRESCRIPTION_SWEEP_SECONDS",
+                                                defaults.prescription_sweep_seconds),
         )
         return replace(settings, **overrides)

@@ -14,7 +14,7 @@ from fhir_server.interactions.responses import accept_resource, version_response
 
 @interaction("create", writes=True, transactional=False)
 async def create(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
-    resource = accept_resource(req.body, route.type)
+    resource = accept_resource(req.body, route.type, ctx.settings)
     if_none_exist = req.headers.get("if-none-exist")
     if if_none_exist:
         criteria = conditional.parse_criteria(if_none_exist)

@@ -19,7 +19,11 @@ CURSOR_PARAM = "_cursor"
 
 def page_size(ctx: Context, req: FhirRequest) -> int:
     """`_count`, defaulted and capped by the settings; 400 when not a non-negative integer."""
-    raw = req.param("_count")
+    return count_value(ctx, req.param("_count"))
+
+
+def count_value(ctx: Context, raw: str | None) -> int:
+    """A `_count` value (from the query or a Parameters body), defaulted and capped by the settings."""
     if raw is None:
         return ctx.settings.default_page_size
     if not raw.isdigit():

@@ -12,7 +12,7 @@ from fhir_server.interactions.responses import accept_resource, parse_version_ta
 
 @interaction("update", writes=True)
 async def update(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
-    resource = accept_resource(req.body, route.type)
+    resource = accept_resource(req.body, route.type, ctx.settings)
     if resource.get("id") != route.id:
         raise bad_request(f"The resource id '{resource.get('id')}' must equal the id in the URL '{route.id}'",
                           "id")
@@ -21,7 +21,7 @@ async def update(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
 
 @interaction("conditional-update", writes=True)
 async def conditional_update(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
-    resource = accept_resource(req.body, route.type)
+    resource = accept_resource(req.body, route.type, ctx.settings)
     found = await conditional.matches(ctx, route.type, conditional.require_criteria(req.params))
     match = conditional.single_match(found, "update")
     body_id = resource.get("id")

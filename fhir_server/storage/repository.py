@@ -302,6 +302,21 @@ class ResourceStore:
             {"$and": [query, {"del": {"$ne": True}}]}, self.projection, session=session).limit(limit)
         return [self._from_current(resource_type, d) for d in await cursor.to_list(length=limit)]
 
+    async def find_in_id_order(self, resource_type: str, query: Json, limit: int, after: str | None = None,
+                               session: Session | None = None) -> list[Version]:
+        """Like `find`, in id order, from just after id `after`: keyset pages over one type."""
+        clauses = [query, {"del": {"$ne": True}}]
+        if after is not None:
+            clauses.append({"_id": {"$gt": after}})
+        cursor = self.database.resources(resource_type).find(
+            {"$and": clauses}, self.projection, session=session).sort("_id", 1).limit(limit)
+        return [self._from_current(resource_type, d) for d in await cursor.to_list(length=limit)]
+
+    async def count(self, resource_type: str, query: Json, session: Session | None = None) -> int:
+        """How many current, live resources of one type match a MongoDB filter."""
+        return await self.database.resources(resource_type).count_documents(
+            {"$and": [query, {"del": {"$ne": True}}]}, session=session)
+
     def _from_current(self, resource_type: str, doc: Json) -> Version:
         """A version from a stored current document (read with `self.projection`)."""
         return Version(resource_type, doc["_id"], doc["vid"], doc["ts"], doc.get("res"),
