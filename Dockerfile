@@ -4,6 +4,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY fhir_server ./fhir_server
 COPY mappings ./mappings
+COPY profiles ./profiles
 RUN pip install --no-cache-dir . && useradd --system --home-dir /app fhir
 USER fhir
 

@@ -14,12 +14,15 @@ from fhir_server.api.asgi import ServerApplication
 from fhir_server.audit.log import AuditLog
 from fhir_server.config import Settings
 from fhir_server.definitions import resource_types
+from fhir_server.interactions.search_parameters import load_stored
 from fhir_server.prescriptions.expiry import ExpirySweeper
 from fhir_server.search import compartments
 from fhir_server.search.extract import extract
 from fhir_server.search.indexes import index_specs
 from fhir_server.search.types.reference import configure_local_bases
 from fhir_server.storage import Database, ResourceStore
+from fhir_server.validation.conformance import check_required_types
+from fhir_server.validation.publish import publish_profiles
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +30,20 @@ def create_app(settings: Settings) -> ServerApplication:
     """The FHIR server application for `settings` (which must name the MongoDB to use)."""
     if not settings.mongodb_uri:
         raise ValueError("create_app needs settings.mongodb_uri; `fhir-server serve` starts the embedded one")
+    check_required_types(settings.required_profiles)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings.mongodb_uri, settings.database_name, timeout_ms=settings.db_timeout_ms,
                             transaction_attempts=settings.transaction_attempts)
         await database.ensure_indexes(list(resource_types()), index_specs)
+        await load_stored(database)
         if settings.base_url:
             configure_local_bases([settings.base_url])
         app.state.settings = settings
         app.state.database = database
         app.state.store = ResourceStore(database, indexer=extract, membership_field=compartments.KEY)
+        await publish_profiles(database, app.state.store)
         app.state.audit = None
         if settings.audit_enabled:
             app.state.audit = AuditLog(database, app.state.store, fail_open=settings.audit_fail_open,

@@ -20,7 +20,7 @@ from fhir_server.config import Settings
 log = logging.getLogger("fhir_server")
 
 # Modules contributing operator sub-commands (each has `add_commands(subparsers)`).
-COMMAND_MODULES: list[str] = ["fhir_server.audit.commands"]
+COMMAND_MODULES: list[str] = ["fhir_server.audit.commands", "fhir_server.importing.commands"]
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

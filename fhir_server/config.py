@@ -48,12 +48,16 @@ class Settings:
     """`FHIR_DB_TIMEOUT_MS`: how long to wait for the database before answering 503."""
     transaction_attempts: int = 8
     """`FHIR_TRANSACTION_ATTEMPTS`: bounded retries of a write on transient conflicts."""
+    max_bundle_entries: int = 10_000
+    """`FHIR_MAX_BUNDLE_ENTRIES`: batch/transaction Bundles with more entries get 413."""
     audit_enabled: bool = True
     """`FHIR_AUDIT` (`on`/`off`): record an AuditEvent for every interaction. Off only for benchmarks."""
     audit_fail_open: bool = False
     """`FHIR_AUDIT_FAIL_OPEN`: answer even when the audit log cannot be written (logged, retried)."""
     audit_retention_days: int | None = None
     """`FHIR_AUDIT_RETENTION_DAYS`: AuditEvents older than this are pruned (unset: kept forever)."""
+    required_profiles: frozenset[str] = frozenset()
+    """`FHIR_REQUIRE_PROFILES` (`MedicationRequest,Patient`): types whose clinic profile every write must meet."""
     prescription_sweep_seconds: int = 60
     """`FHIR_PRESCRIPTION_SWEEP_SECONDS`: how often expired prescriptions are set to stopped (0: never)."""
 
@@ -71,9 +75,12 @@ class Settings:
             max_page_size=_int_env("FHIR_MAX_COUNT", defaults.max_page_size),
             db_timeout_ms=_int_env("FHIR_DB_TIMEOUT_MS", defaults.db_timeout_ms),
             transaction_attempts=_int_env("FHIR_TRANSACTION_ATTEMPTS", defaults.transaction_attempts),
+            max_bundle_entries=_int_env("FHIR_MAX_BUNDLE_ENTRIES", defaults.max_bundle_entries),
             audit_enabled=_flag_env("FHIR_AUDIT", defaults.audit_enabled),
             audit_fail_open=_flag_env("FHIR_AUDIT_FAIL_OPEN", defaults.audit_fail_open),
             audit_retention_days=_int_env("FHIR_AUDIT_RETENTION_DAYS", defaults.audit_retention_days),
+            required_profiles=frozenset(
+                t.strip() for t in os.environ.get("FHIR_REQUIRE_PROFILES", "").split(",") if t.strip()),
             prescription_sweep_seconds=_int_env("FHIR_PRESCRIPTION_SWEEP_SECONDS",
                                                 defaults.prescription_sweep_seconds),
         )

@@ -48,7 +48,7 @@ MAX_EXAMPLE_BYTES = 200_000
 CORE_TYPE_PROFILES = {"SimpleQuantity", "MoneyQuantity"}
 
 
-def _unpack_package() -> Path:
+def unpack_package() -> Path:
     tmp = Path(tempfile.mkdtemp(prefix="fhir-r4-"))
     subprocess.run(["npm", "pack", "hl7.fhir.r4.examples@4.0.1"], cwd=tmp, check=True)
     archive = next(tmp.glob("*.tgz"))
@@ -136,4 +136,4 @@ def build(package: Path) -> None:
     print(f"wrote {out.relative_to(ROOT)} ({len(lines)} examples)")
 
 if __name__ == "__main__":
-    build(Path(sys.argv[1]) if len(sys.argv) > 1 else _unpack_package())
+    build(Path(sys.argv[1]) if len(sys.argv) > 1 else unpack_package())

@@ -12,6 +12,8 @@ from fhir_server.fhir.primitives import format_instant, now
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Json, Route
 from fhir_server.interactions.registry import HANDLERS, allowed, interaction
 from fhir_server.operations.registry import capability_entries
+from fhir_server.search.capability import system_search, type_search
+from fhir_server.validation.conformance import clinic_profile_of_type
 
 # Our interaction codes that are CapabilityStatement.rest.resource.interaction codes.
 TYPE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type",
@@ -32,8 +34,15 @@ def _resource(resource_type: str) -> Json:
         "conditionalRead": "full-support",
         "conditionalUpdate": allowed(resource_type, "conditional-update"),
         "conditionalDelete": "single" if allowed(resource_type, "conditional-delete") else "not-supported",
+        **(type_search(resource_type) if allowed(resource_type, "search-type") else {}),
         **_operations("type", resource_type),
+        **_supported_profiles(resource_type),
     }
+
+
+def _supported_profiles(resource_type: str) -> Json:
+    url = clinic_profile_of_type().get(resource_type)
+    return {"supportedProfile": [url]} if url else {}
 
 
 def _operations(level: str, resource_type: str | None = None) -> Json:
@@ -60,6 +69,7 @@ def capability_statement(ctx: Context) -> Json:
             "mode": "server",
             "resource": [_resource(t) for t in resource_types()],
             "interaction": [{"code": c} for c in SYSTEM_INTERACTIONS if c in HANDLERS],
+            **(system_search() if "search-system" in HANDLERS else {}),
             **_operations("system"),
         }],
     }

@@ -10,7 +10,11 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode
 
 from fhir_server.fhir.outcome import FhirError, bad_request
-from fhir_server.interactions.model import Context, Json
+from fhir_server.interactions.model import Context
+from fhir_server.search.errors import SearchError, bad_search
+from fhir_server.search.plan import compile_query
+from fhir_server.search.query import parse_query
+from fhir_server.search.runner import Runner
 from fhir_server.storage import Version
 
 LOCKS = "conditional_locks"
@@ -29,12 +33,22 @@ def require_criteria(criteria: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 async def matches(ctx: Context, resource_type: str, criteria: list[tuple[str, str]]) -> list[Version]:
-    """Up to two current resources matching `criteria` (two is enough to tell 'many')."""
+    """Up to two current resources matching `criteria` (two is enough to tell 'many').
+
+    Any search criteria work (chains, `_has`, modifiers...). Unknown parameters are refused
+    rather than ignored: ignoring one would widen the match and change the wrong resource.
+    The caller's access restriction applies, so nothing outside it is found or changed.
+    """
     key = f"{resource_type}?{urlencode(sorted(criteria))}"
     locks = ctx.database.collection(LOCKS)
     await locks.update_one({"_id": key}, {"$inc": {"n": 1}}, upsert=True, session=ctx.session)
     await locks.delete_one({"_id": key}, session=ctx.session)
-    return await ctx.store.find(resource_type, _filter(criteria), 2, ctx.session)
+    try:
+        query = parse_query(resource_type, criteria, strict=True)
+        found = await Runner(ctx.database, ctx.access.restrict, ctx.session).filter(compile_query(query))
+    except SearchError as error:
+        raise bad_search(error) from error
+    return await ctx.store.find(resource_type, found, 2, ctx.session)
 
 
 def single_match(found: list[Version], what: str) -> Version | None:
@@ -42,25 +56,3 @@ def single_match(found: list[Version], what: str) -> Version | None:
     if len(found) > 1:
         raise FhirError(412, "multiple-matches", f"The criteria of this conditional {what} match several resources")
     return found[0] if found else None
-
-
-def _filter(criteria: list[tuple[str, str]]) -> Json:
-    clauses: list[Json] = []
-    for name, value in criteria:
-        alternatives = [v for v in value.split(",") if v]
-        if name == "_id":
-            clauses.append({"_id": {"$in": alternatives}})
-        elif name == "identifier":
-            clauses.append({"$or": [_identifier(v) for v in alternatives]})
-        else:
-            raise bad_request(f"Unsupported search parameter '{name}' in conditional criteria", name)
-    return {"$and": clauses}
-
-
-def _identifier(token: str) -> Json:
-    system, bar, value = token.rpartition("|")
-    if not bar:
-        return {"res.identifier.value": value}
-    match: Json = {"value": value} if value else {}
-    match["system"] = system if system else {"$exists": False}
-    return {"res.identifier": {"$elemMatch": match}}

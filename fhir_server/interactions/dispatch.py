@@ -18,13 +18,16 @@ from fhir_server.fhir.outcome import FhirError, information
 
 # Importing the interaction modules registers their handlers.
 from fhir_server.interactions import (  # noqa: F401
+    bundle,
     capabilities,
     create,
     delete,
     history,
+    hooks,
     operation,
     patch,
     read,
+    search,
     update,
 )
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Route, WriteTrail
@@ -58,11 +61,17 @@ async def _execute(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse
                             f"{route.type} resources are an immutable log written only by the server; "
                             "over the API they are read and searched")
         ctx.access.require(route.interaction, route.type)
+        if entry.writes:
+            hooks.before_write(route.type, req.body)
         if entry.transactional:
             response = await ctx.transaction(lambda tx: entry.handler(tx, req, route))
         else:
             response = await entry.handler(ctx, req, route)
-        return _apply_prefer(req, response) if entry.writes else response
+        if not entry.writes:
+            return response
+        if response.status < 300:
+            hooks.after_write(response.version)
+        return _apply_prefer(req, response)
     except FhirError as error:
         return error_response(error)
     except VersionMismatch as mismatch:

@@ -8,7 +8,7 @@ from typing import Any, Protocol, TypeVar
 
 from fhir_server.config import Settings
 from fhir_server.storage import Database, ResourceStore, Session, Version
-from fhir_server.storage.repository import SideWrites
+from fhir_server.storage.repository import PendingInserts, SideWrites
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -26,6 +26,9 @@ class FhirRequest:
     """Lower-case names: `if-match`, `if-none-match`, `if-none-exist`, `if-modified-since`, `prefer`."""
     body: Any = None
     """The parsed JSON body: a resource, or a JSON Patch operation list."""
+    assigned_id: str | None = None
+    """For a create in a transaction Bundle: the id chosen up front, so references to it could be
+    rewritten before it is written."""
 
     def param(self, name: str) -> str | None:
         """The last value of a query parameter (result parameters may be repeated by clients)."""
@@ -143,6 +146,8 @@ class Context:
     auditor: Auditor | None = None
     side_writes: SideWrites | None = None
     """Documents to write with every stored version, in the same transaction (audit records)."""
+    pending: PendingInserts | None = None
+    """A transaction Bundle's staged creates, inserted together before its next phase."""
 
     def in_session(self, session: Session) -> Context:
         return replace(self, session=session)

@@ -41,7 +41,7 @@ async def _patch_and_store(ctx: Context, req: FhirRequest, resource: Json) -> Fh
     for element in ("resourceType", "id"):
         if patched.get(element) != resource[element]:
             raise unprocessable(f"A patch may not change the resource's {element}", element)
-    check_valid(patched, 422)
+    check_valid(patched, 422, ctx.settings)
     return await store_update(ctx, req, resource["resourceType"], resource["id"], patched, "PATCH")
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from email.utils import parsedate_to_datetime
 
+from fhir_server.config import Settings
 from fhir_server.fhir.outcome import FhirError, bad_request, gone, not_found
 from fhir_server.fhir.primitives import format_http_date
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Json
 from fhir_server.storage import Version
 from fhir_server.validation import validate_resource
+from fhir_server.validation.conformance import enforce_profiles
 
 
 def etag(vid: int) -> str:
@@ -42,23 +44,26 @@ async def current_resource(ctx: Context, resource_type: str, resource_id: str) -
     return live(await ctx.store.read(resource_type, resource_id, ctx.session), f"{resource_type}/{resource_id}")
 
 
-def accept_resource(body: object, resource_type: str) -> Json:
-    """The request body as a structurally valid resource of `resource_type`, else 400."""
+def accept_resource(body: object, resource_type: str, settings: Settings | None = None) -> Json:
+    """The request body as a structurally valid resource of `resource_type`, else 400; 422 when it
+    does not meet the profiles it claims or `settings` require."""
     if not isinstance(body, dict):
         raise bad_request("The request body must be a FHIR resource (a JSON object)")
     if body.get("resourceType") != resource_type:
         raise bad_request(
             f"resourceType '{body.get('resourceType')}' does not match the URL's type '{resource_type}'",
             "resourceType")
-    check_valid(body, 400)
+    check_valid(body, 400, settings)
     return body
 
 
-def check_valid(resource: Json, status: int) -> None:
-    """Raise `status` with one issue per structural problem of `resource`."""
+def check_valid(resource: Json, status: int, settings: Settings | None = None) -> None:
+    """Raise `status` with one issue per structural problem of `resource`, then 422 with one issue
+    per violation of the profiles it claims or `settings` require."""
     issues = [i for i in validate_resource(resource) if i.severity in ("error", "fatal")]
     if issues:
         raise FhirError(status, issues[0].code, issues[0].diagnostics, issues=list(issues))
+    enforce_profiles(resource, settings.required_profiles if settings else ())
 
 
 def parse_version_tag(value: str, header: str) -> int:

@@ -12,7 +12,7 @@ from fhir_server.interactions.responses import accept_resource, parse_version_ta
 
 @interaction("update", writes=True)
 async def update(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
-    resource = accept_resource(req.body, route.type)
+    resource = accept_resource(req.body, route.type, ctx.settings)
     if resource.get("id") != route.id:
         raise bad_request(f"The resource id '{resource.get('id')}' must equal the id in the URL '{route.id}'",
                           "id")
@@ -21,7 +21,7 @@ async def update(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
 
 @interaction("conditional-update", writes=True)
 async def conditional_update(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
-    resource = accept_resource(req.body, route.type)
+    resource = accept_resource(req.body, route.type, ctx.settings)
     found = await conditional.matches(ctx, route.type, conditional.require_criteria(req.params))
     match = conditional.single_match(found, "update")
     body_id = resource.get("id")
@@ -37,5 +37,6 @@ async def store_update(ctx: Context, req: FhirRequest, resource_type: str, resou
     if_match = req.headers.get("if-match")
     expected = parse_version_tag(if_match, "If-Match") if if_match else None
     version, created = await ctx.store.update(ctx.session, resource_type, resource_id, resource,
-                                              method=method, if_match=expected, side=ctx.side_writes)
+                                              method=method, if_match=expected, side=ctx.side_writes,
+                                              pending=ctx.pending)
     return version_response(ctx, 201 if created else 200, version)

@@ -14,6 +14,8 @@ import importlib
 # Modules defining operations; importing one registers its operations.
 MODULES: list[str] = [
     "fhir_server.audit.operations",
+    "fhir_server.search.operations",
+    "fhir_server.operations.validate",
     "fhir_server.prescriptions.dispense",
     "fhir_server.operations.patient_everything",
 ]

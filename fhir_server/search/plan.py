@@ -16,11 +16,13 @@ PyMongo's async API and returns the complete filter. `sort_spec` gives the `_sor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_server.search import compartments
 from fhir_server.search.errors import SearchError
+from fhir_server.search.keyset import SortField
 from fhir_server.search.query import Chain, Clause, Criterion, Has, Query, SortKey
 from fhir_server.search.registry import SearchParam
 from fhir_server.search.types import composite
@@ -156,6 +158,21 @@ def _sort_field(key: SortKey) -> str:
             return f"{base}.v"
 
 
+# Types whose sort field holds one bare value when the parameter is single-valued (token `t`
+# lists code and system|code, strings list every name part).
+_SCALAR_TYPES = frozenset({"date", "number", "quantity", "reference", "uri"})
+
+
+def sort_fields(keys: list[SortKey]) -> list[SortField]:
+    """The keyset fields of the `_sort` order, `_id` last (see `keyset`)."""
+    fields = [SortField(_sort_field(k), k.descending,
+                        single=bool(k.param.column) or (k.param.single and k.param.type in _SCALAR_TYPES),
+                        always=bool(k.param.column)) for k in keys]
+    if not any(f.path == "_id" for f in fields):
+        fields.append(SortField("_id", False, single=True, always=True))
+    return fields
+
+
 def sort_spec(keys: list[SortKey]) -> list[tuple[str, int]]:
     """The MongoDB sort for `_sort` keys, `_id` last so paging is stable.
 
@@ -168,9 +185,20 @@ def sort_spec(keys: list[SortKey]) -> list[tuple[str, int]]:
     return spec
 
 
-async def _collect(pending: Pending, database: Any) -> list[str]:
-    sub_filter = await resolve(pending.plan, database)
-    cursor = database[pending.resource_type].find(sub_filter, {pending.collect: 1})
+Restrict = Callable[[str], "dict | None"]
+"""The caller's access filter per resource type (`Access.restrict`)."""
+
+
+def restricted(filter_: dict, resource_type: str, restrict: Restrict | None) -> dict:
+    """`filter_` AND the access restriction on `resource_type`, if any."""
+    limit = restrict(resource_type) if restrict else None
+    return {"$and": [filter_, limit]} if limit is not None else filter_
+
+
+async def _collect(pending: Pending, database: Any, restrict: Restrict | None, session: Any) -> list[str]:
+    sub_filter = await resolve(pending.plan, database, restrict, session)
+    cursor = database[pending.resource_type].find(restricted(sub_filter, pending.resource_type, restrict),
+                                                  {pending.collect: 1}, session=session)
     values: dict[str, None] = {}
     async for doc in cursor:
         if pending.collect == "_id":
@@ -184,14 +212,18 @@ async def _collect(pending: Pending, database: Any) -> list[str]:
     return list(values)
 
 
-async def resolve(plan: Plan, database: Any) -> dict:
-    """The complete filter of `plan`, running its sub-queries against `database`."""
+async def resolve(plan: Plan, database: Any, restrict: Restrict | None = None, session: Any = None) -> dict:
+    """The complete filter of `plan`, running its sub-queries against `database`.
+
+    `restrict` (the caller's access) limits every sub-query, so a chain or `_has` cannot reveal
+    resources the caller may not see; the caller applies it to the outer query itself.
+    """
     if not plan.pending and not plan.alternatives:
         return plan.filter
     conditions = [plan.filter]
     for pending in plan.pending:
-        conditions.append(pending.to_condition(await _collect(pending, database)))
+        conditions.append(pending.to_condition(await _collect(pending, database, restrict, session)))
     for group in plan.alternatives:
-        options = [p.to_condition(await _collect(p, database)) for p in group]
+        options = [p.to_condition(await _collect(p, database, restrict, session)) for p in group]
         conditions.append({"$or": options})
     return {"$and": conditions}

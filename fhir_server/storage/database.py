@@ -103,6 +103,10 @@ class Database:
                     if attempt < self.attempts and _is_transient(exc):
                         await asyncio.sleep(random.uniform(0, 0.005 * 2 ** attempt))
                         continue
+                    if isinstance(exc, PyMongoError) and _is_transient(exc) and not isinstance(
+                            exc, DuplicateKeyError):
+                        # Out of attempts: a conflict the caller answers (409), not a crash.
+                        raise WriteConflict(f"the database kept reporting conflicts: {exc}") from exc
                     raise
         raise AssertionError("unreachable")
 

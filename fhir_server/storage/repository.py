@@ -26,13 +26,42 @@ from typing import Any
 from pymongo import ReturnDocument
 
 from fhir_server.fhir.primitives import format_instant, new_id, now
-from fhir_server.storage.database import Database, Session, WriteConflict
+from fhir_server.storage.database import HISTORY, Database, Session, WriteConflict
 from fhir_server.storage.group_commit import GroupCommit
 
 Json = dict[str, Any]
 Indexer = Callable[[str, Json], Json]
 SideWrites = Callable[["Version"], list[tuple[str, Json]]]
 """Given a version just written, documents (collection, document) to insert in the same transaction."""
+NewItem = tuple[str, Json, SideWrites | None, str | None]
+"""A resource to create: (type, resource, side writes, id or None for a server-assigned one)."""
+
+
+class PendingInserts:
+    """Documents to insert later in a transaction, one `insert_many` per collection.
+
+    On SecantusDB a write costs mostly per command, so a transaction Bundle's creates are staged
+    here and written together instead of three round trips each.
+    """
+
+    def __init__(self) -> None:
+        self.documents: dict[str, list[Json]] = defaultdict(list)
+        self.known: dict[tuple[str, str], Json | None] = {}
+        """Current-version metadata fetched ahead for resources the transaction will write (None: absent)."""
+
+    def take_known(self, resource_type: str, resource_id: str) -> tuple[bool, Json | None]:
+        """Whether the current metadata of a resource was fetched ahead, and it (used once)."""
+        key = (resource_type, resource_id)
+        return (True, self.known.pop(key)) if key in self.known else (False, None)
+
+    def add(self, collection: str, document: Json) -> None:
+        self.documents[collection].append(document)
+
+    async def flush(self, database: Database, session: Session) -> None:
+        """Insert everything staged (in `session`'s transaction) and start empty again."""
+        staged, self.documents = self.documents, defaultdict(list)
+        for collection, documents in staged.items():
+            await database.collection(collection).insert_many(documents, ordered=False, session=session)
 
 
 @dataclass(frozen=True)
@@ -104,7 +133,7 @@ class ResourceStore:
         self.projection: Json = {"vid": 1, "ts": 1, "res": 1, "del": 1}
         if membership_field:
             self.projection[f"sp.{membership_field}"] = 1
-        self.creates: GroupCommit[tuple[str, Json, SideWrites | None], Version] = GroupCommit(
+        self.creates: GroupCommit[NewItem, Version] = GroupCommit(
             database, self._create_batch)
 
     async def read(self, resource_type: str, resource_id: str, session: Session | None = None) -> Version | None:
@@ -137,63 +166,82 @@ class ResourceStore:
         return versions
 
     async def create(self, session: Session | None, resource_type: str, resource: Json,
-                     side: SideWrites | None = None) -> Version:
-        """Store `resource` as version 1 under a new server-assigned id.
+                     side: SideWrites | None = None, *, resource_id: str | None = None,
+                     pending: PendingInserts | None = None) -> Version:
+        """Store `resource` as version 1 under `resource_id`, or a new server-assigned id.
 
         Without a session the create joins the next group commit (its own transaction, shared
-        with concurrent creates); with one it is written inside the caller's transaction.
+        with concurrent creates); with one it is written inside the caller's transaction, or,
+        given `pending`, added to the inserts the caller flushes later in that transaction.
         `side` documents are written in the same transaction as the resource.
         """
+        item = (resource_type, resource, side, resource_id)
         if session is None:
-            return await self.creates.submit((resource_type, resource, side))
-        return (await self._create_batch(session, [(resource_type, resource, side)]))[0]
+            return await self.creates.submit(item)
+        if pending is not None:
+            return self.stage_new(pending, [item])[0]
+        return (await self._create_batch(session, [item]))[0]
 
-    async def _create_batch(self, session: Session, items: list[tuple[str, Json, SideWrites | None]]
-                            ) -> list[Version]:
-        versions = await self.insert_new(session, [(t, r) for t, r, _ in items])
-        await self.insert_side(session, [doc for (_, _, side), v in zip(items, versions, strict=True) if side
-                                         for doc in side(v)])
+    async def _create_batch(self, session: Session, items: list[NewItem]) -> list[Version]:
+        pending = PendingInserts()
+        versions = self.stage_new(pending, items)
+        await pending.flush(self.database, session)
         return versions
 
     async def insert_side(self, session: Session, documents: list[tuple[str, Json]]) -> None:
         """Insert side documents (audit records...) in the caller's transaction, one insert per collection."""
-        by_collection: dict[str, list[Json]] = defaultdict(list)
+        pending = PendingInserts()
         for collection, document in documents:
-            by_collection[collection].append(document)
-        for collection, batch in by_collection.items():
-            await self.database.collection(collection).insert_many(batch, session=session)
+            pending.add(collection, document)
+        await pending.flush(self.database, session)
 
-    async def insert_new(self, session: Session, items: list[tuple[str, Json]]) -> list[Version]:
-        """Store new resources as version 1 with fresh ids: one `insert_many` per collection."""
+    def stage_new(self, pending: PendingInserts, items: list[NewItem], method: str = "POST") -> list[Version]:
+        """Versions 1 of new resources (under their given id, else a fresh one), their history
+        entries and side documents added to `pending`: nothing is written yet."""
         ts = now()
         versions = []
-        by_type: dict[str, list[Json]] = defaultdict(list)
-        for resource_type, resource in items:
-            resource_id = new_id()
+        for resource_type, resource, side, given_id in items:
+            resource_id = given_id or new_id()
             stamped = _stamp(resource, resource_id, 1, ts)
             index = self.indexer(resource_type, stamped)
-            versions.append(Version(resource_type, resource_id, 1, ts, stamped, "POST", self._memberships(index)))
-            by_type[resource_type].append({"_id": resource_id, "vid": 1, "ts": ts, "res": stamped, "sp": index})
-        for resource_type, documents in by_type.items():
-            await self.database.resources(resource_type).insert_many(documents, ordered=False, session=session)
-        await self.database.history.insert_many(
-            [{"_id": _history_id(v.type, v.id, 1), "t": v.type, "i": v.id, "v": 1, "ts": ts, "m": "POST"}
-             for v in versions], ordered=False, session=session)
+            version = Version(resource_type, resource_id, 1, ts, stamped, method, self._memberships(index))
+            versions.append(version)
+            pending.add(resource_type, {"_id": resource_id, "vid": 1, "ts": ts, "res": stamped, "sp": index})
+            pending.add(HISTORY, {"_id": _history_id(resource_type, resource_id, 1), "t": resource_type,
+                                  "i": resource_id, "v": 1, "ts": ts, "m": method})
+            for collection, document in side(version) if side else ():
+                pending.add(collection, document)
         return versions
 
     async def update(self, session: Session, resource_type: str, resource_id: str, resource: Json,
-                     *, method: str = "PUT", if_match: int | None = None, side: SideWrites | None = None
-                     ) -> tuple[Version, bool]:
+                     *, method: str = "PUT", if_match: int | None = None, side: SideWrites | None = None,
+                     pending: PendingInserts | None = None) -> tuple[Version, bool]:
         """Store a new version; returns it and whether it created the resource (or revived a deleted one).
 
         `if_match` is the version the client expects to be current: a mismatch raises
-        `VersionMismatch` (HTTP 412).
+        `VersionMismatch` (HTTP 412). With `pending` holding the resource's metadata fetched ahead
+        (`fetch_known`), a resource that does not exist yet is staged there, not written.
         """
-        current = await self._current_meta(session, resource_type, resource_id)
+        known, current = pending.take_known(resource_type, resource_id) if pending else (False, None)
+        if not known:
+            current = await self._current_meta(session, resource_type, resource_id)
         if if_match is not None and (current is None or current.get("del") or current["vid"] != if_match):
             raise VersionMismatch(if_match, current["vid"] if current else None)
+        if known and current is None:
+            return self.stage_new(pending, [(resource_type, resource, side, resource_id)], method)[0], True
         version = await self._write(session, resource_type, resource_id, resource, current, method, side)
         return version, current is None or bool(current.get("del"))
+
+    async def fetch_known(self, session: Session, pending: PendingInserts, targets: list[tuple[str, str]]) -> None:
+        """Fetch the current metadata of the resources `targets` names, one query per type, into `pending`."""
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for resource_type, resource_id in targets:
+            by_type[resource_type].append(resource_id)
+        for resource_type, ids in by_type.items():
+            cursor = self.database.resources(resource_type).find({"_id": {"$in": ids}}, self._meta_projection,
+                                                                 session=session)
+            found = {doc["_id"]: doc for doc in await cursor.to_list(length=None)}
+            pending.known.update(((resource_type, i), found.get(i)) for i in ids)
 
     async def delete(self, session: Session, resource_type: str, resource_id: str,
                      side: SideWrites | None = None) -> Version | None:
@@ -291,11 +339,15 @@ class ResourceStore:
             versions.append(version)
         return versions
 
-    async def _current_meta(self, session: Session, resource_type: str, resource_id: str) -> Json | None:
+    @property
+    def _meta_projection(self) -> Json:
         projection = {"vid": 1, "ts": 1, "del": 1}
         if self.membership_field:
             projection[f"sp.{self.membership_field}"] = 1
-        return await self.database.resources(resource_type).find_one({"_id": resource_id}, projection,
+        return projection
+
+    async def _current_meta(self, session: Session, resource_type: str, resource_id: str) -> Json | None:
+        return await self.database.resources(resource_type).find_one({"_id": resource_id}, self._meta_projection,
                                                                      session=session)
 
     async def _write(self, session: Session, resource_type: str, resource_id: str, resource: Json | None,

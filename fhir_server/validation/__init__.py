@@ -9,7 +9,9 @@ Owns `validate_resource()`, the check every create/update runs, in two passes:
    resource types whose R4B model matches R4 (`r4b_model_types()`), which add value checks such
    as real calendar dates.
 
-Profiles (fixed/pattern values, slicing, bindings, FHIRPath invariants) are not validated here.
+Profiles (fixed/pattern values, slicing, bindings, FHIRPath invariants) are validated by
+`profile.validate_profile()` against a StructureDefinition snapshot; `conformance` decides which
+profiles a written resource must meet (those it claims, and those `FHIR_REQUIRE_PROFILES` requires).
 """
 
 from __future__ import annotations

@@ -1,0 +1,5 @@
+"""Bulk import: `fhir-server import PATH...` loads Bundles and NDJSON files into the server.
+
+`sources` turns files into transaction Bundles (a registry of source formats, `--from`),
+`commands` is the CLI and `loader` writes the Bundles through the normal interaction code.
+"""

@@ -1,0 +1,149 @@
+"""Writing imported Bundles: straight into the database through the interaction code, or to a server.
+
+Every Bundle is first made idempotent: an entry creating a resource that carries an id
+(`POST Patient` with `"id": "abc"`) becomes `PUT Patient/abc`, so running an import twice leaves
+one resource per id (a new version, the same content). Its fullUrl keeps naming it, so references
+between the entries still resolve. The Bundle is then performed as a POST to the base:
+- `DatabaseTarget` builds the same `Context` a request gets (unrestricted access, audited as the
+  operator) and calls `dispatch.perform`: validation, reference resolution, search indexing and
+  transactions are exactly those of the REST API;
+- `HttpTarget` posts it to a running server (`--url`, with `--token` as a Bearer token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import http.client
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from fhir_server.audit.capture import RequestAuditor, RequestFacts
+from fhir_server.audit.log import AuditLog
+from fhir_server.audit.record import Actor
+from fhir_server.config import Settings
+from fhir_server.definitions import resource_types
+from fhir_server.fhir import json as fhir_json
+from fhir_server.fhir.primitives import new_id
+from fhir_server.interactions.dispatch import perform
+from fhir_server.interactions.model import Context, FhirRequest, FhirResponse
+from fhir_server.search import compartments
+from fhir_server.search.extract import extract
+from fhir_server.search.indexes import index_specs
+from fhir_server.search.types.reference import configure_local_bases
+from fhir_server.storage import ResourceStore
+from fhir_server.storage.operator import open_database
+
+Json = dict[str, Any]
+MINIMAL = {"prefer": "return=minimal"}
+
+
+@dataclass
+class Outcome:
+    """What one Bundle did: resources written and the errors of the entries (or Bundle) that failed."""
+
+    written: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Target(Protocol):
+    async def submit(self, bundle: Json) -> Outcome: ...
+
+
+def idempotent(bundle: Json) -> Json:
+    """`bundle` with creates of resources that carry an id turned into PUTs to that id (in place)."""
+    for entry in bundle.get("entry") or []:
+        request, resource = entry.get("request") or {}, entry.get("resource")
+        if (request.get("method") == "POST" and isinstance(resource, dict) and resource.get("id")
+                and request.get("url") == resource.get("resourceType") and not request.get("ifNoneExist")):
+            entry["request"] = {**request, "method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
+    return bundle
+
+
+def outcome_of(status: int, body: Json | None) -> Outcome:
+    """Count the written entries of a batch/transaction response, or report why it failed."""
+    if status != 200 or not body or body.get("resourceType") != "Bundle":
+        return Outcome(0, [f"HTTP {status}: {_diagnostics(body)}"])
+    outcome = Outcome()
+    for index, entry in enumerate(body.get("entry") or []):
+        status_text = entry.get("response", {}).get("status", "")
+        if status_text[:1] in ("2", "3"):
+            outcome.written += 1
+        else:
+            outcome.errors.append(f"entry[{index}] {status_text}: {_diagnostics(entry['response'].get('outcome'))}")
+    return outcome
+
+
+def _diagnostics(outcome: Json | None) -> str:
+    issues = (outcome or {}).get("issue") or []
+    return "; ".join(i.get("diagnostics") or i.get("code", "") for i in issues) or "no details"
+
+
+class DatabaseTarget:
+    """Performs Bundles with the server's own interaction code on the database."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def submit(self, bundle: Json) -> Outcome:
+        response: FhirResponse = await perform(self.ctx, FhirRequest("POST", "", [], MINIMAL, bundle))
+        return outcome_of(response.status, response.resource)
+
+
+@asynccontextmanager
+async def database_target(settings: Settings) -> AsyncIterator[DatabaseTarget]:
+    """A `DatabaseTarget` on the database the settings name (see `storage.operator`)."""
+    async with open_database(settings) as database:
+        await database.ensure_indexes(list(resource_types()), index_specs)
+        if settings.base_url:
+            configure_local_bases([settings.base_url])
+        store = ResourceStore(database, indexer=extract, membership_field=compartments.KEY)
+        audit = None
+        if settings.audit_enabled:
+            audit = AuditLog(database, store, fail_open=settings.audit_fail_open,
+                             retention_days=settings.audit_retention_days)
+            await audit.start()
+        base_url = settings.base_url or "http://localhost"
+        actor = Actor(identifier=getpass.getuser(), display="fhir-server import")
+        auditor = RequestAuditor(audit, RequestFacts(new_id(), None, base_url, actor)) if audit else None
+        try:
+            yield DatabaseTarget(Context(settings, database, store, base_url, auditor=auditor))
+        finally:
+            if audit is not None:
+                await audit.stop()
+
+
+class HttpTarget:
+    """Posts Bundles to a running server, one keep-alive connection per worker thread."""
+
+    def __init__(self, base_url: str, token: str | None) -> None:
+        parts = urlsplit(base_url.rstrip("/"))
+        self.secure = parts.scheme == "https"
+        self.host = parts.netloc
+        self.path = (parts.path or "") + "/"
+        self.headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json", **MINIMAL}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+
+    async def submit(self, bundle: Json) -> Outcome:
+        return await asyncio.to_thread(self._post, fhir_json.dumps(bundle))
+
+    def _post(self, body: bytes) -> Outcome:
+        connection_type = http.client.HTTPSConnection if self.secure else http.client.HTTPConnection
+        connection = connection_type(self.host, timeout=600)
+        try:
+            connection.request("POST", self.path, body, self.headers)
+            reply = connection.getresponse()
+            payload = reply.read()
+        except OSError as error:
+            return Outcome(0, [f"cannot reach the server: {error}"])
+        finally:
+            connection.close()
+        try:
+            parsed = fhir_json.loads(payload) if payload else None
+        except fhir_json.JSONError:
+            parsed = None
+        return outcome_of(reply.status, parsed if isinstance(parsed, dict) else None)

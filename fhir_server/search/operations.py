@@ -1,0 +1,58 @@
+"""`$reindex` (system and type level, POST): rebuild the search index of stored resources.
+
+Needed after a custom SearchParameter is added, changed or removed, since values are indexed
+at write time. Each live document's `sp` is recomputed from its resource and written back only
+if the document still holds the version read, so a concurrent write (which indexes itself) is
+never overwritten with stale values. Answers a Parameters resource with the count per type.
+"""
+
+from __future__ import annotations
+
+from pymongo import UpdateOne
+
+from fhir_server.definitions import resource_types
+from fhir_server.fhir.outcome import FhirError
+from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Json, Route
+from fhir_server.operations.parameters import operation_parameters
+from fhir_server.operations.registry import operation
+from fhir_server.search.extract import extract
+
+DEFINITION = "https://medicalcycle.example/fhir/OperationDefinition/reindex"
+BATCH = 500
+
+
+async def reindex_type(ctx: Context, resource_type: str) -> int:
+    """Recompute `sp` for every live `resource_type` document; how many were rewritten."""
+    collection = ctx.database.resources(resource_type)
+    changed = 0
+    batch: list[UpdateOne] = []
+    async for doc in collection.find({"del": {"$exists": False}}, {"vid": 1, "res": 1, "sp": 1}):
+        sp = extract(resource_type, doc["res"])
+        if sp != doc.get("sp"):
+            batch.append(UpdateOne({"_id": doc["_id"], "vid": doc["vid"]}, {"$set": {"sp": sp}}))
+        if len(batch) >= BATCH:
+            changed += (await collection.bulk_write(batch, ordered=False)).modified_count
+            batch = []
+    if batch:
+        changed += (await collection.bulk_write(batch, ordered=False)).modified_count
+    return changed
+
+
+@operation("reindex", levels={"system", "type"}, affects_state=True, definition=DEFINITION)
+async def reindex(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
+    """Rebuild the search index of one type, or of every type."""
+    unexpected = [name for name, _ in operation_parameters(req)]
+    if unexpected:
+        raise FhirError(400, "invalid", f"$reindex takes no parameters, got '{unexpected[0]}'", unexpected[0])
+    types = [route.type] if route.type else list(resource_types())
+    parameters: list[Json] = []
+    for resource_type in types:
+        ctx.access.require("update", resource_type)
+        count = await reindex_type(ctx, resource_type)
+        if route.type or count:
+            parameters.append({"name": "reindexed", "part": [
+                {"name": "type", "valueCode": resource_type}, {"name": "count", "valueInteger": count}]})
+    result: Json = {"resourceType": "Parameters"}
+    if parameters:
+        result["parameter"] = parameters
+    return FhirResponse(200, result)
