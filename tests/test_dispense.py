@@ -211,3 +211,17 @@ def test_the_sweeps_changes_are_on_the_audit_trail(make_server, mongodb_uri: str
         time.sleep(0.2)
     user = event["res"]["agent"][0]
     assert event["res"]["action"] == "U" and user["who"]["identifier"]["value"] == "system:prescription-expiry"
+
+
+def test_a_contained_medication_travels_with_the_dispense(http: httpx.Client) -> None:
+    subject = http.post("/Patient", json=patient(), headers=fhir_headers()).json()
+    body = prescription(f"Patient/{subject['id']}", refills=0, ends=days_from_now(5))
+    del body["medicationCodeableConcept"]
+    body["contained"] = [{"resourceType": "Medication", "id": "med", "code": MEDICATION}]
+    body["medicationReference"] = {"reference": "#med"}
+    request = http.post("/MedicationRequest", json=body, headers=fhir_headers()).json()
+    response = dispense(http, request["id"])
+    assert response.status_code == 200, response.text
+    record = response.json()["parameter"][0]["resource"]
+    assert record["medicationReference"] == {"reference": "#med"}
+    assert record["contained"] == body["contained"]
