@@ -13,6 +13,10 @@ from fhir_server.api import errors, health
 from fhir_server.api.asgi import ServerApplication
 from fhir_server.audit.capture import system_trail
 from fhir_server.audit.log import AuditLog
+from fhir_server.auth import authorize, endpoints
+from fhir_server.auth.cors import Cors
+from fhir_server.auth.events import NoSecurityEvents
+from fhir_server.auth.service import AuthService
 from fhir_server.config import Settings
 from fhir_server.definitions import resource_types
 from fhir_server.interactions.search_parameters import load_stored
@@ -27,7 +31,7 @@ from fhir_server.validation.publish import publish_profiles
 
 log = logging.getLogger(__name__)
 
-def create_app(settings: Settings) -> ServerApplication:
+def create_app(settings: Settings) -> Cors:
     """The FHIR server application for `settings` (which must name the MongoDB to use)."""
     if not settings.mongodb_uri:
         raise ValueError("create_app needs settings.mongodb_uri; `fhir-server serve` starts the embedded one")
@@ -44,6 +48,12 @@ def create_app(settings: Settings) -> ServerApplication:
         app.state.settings = settings
         app.state.database = database
         app.state.store = ResourceStore(database, indexer=extract, membership_field=compartments.KEY)
+        app.state.security_events = NoSecurityEvents()
+        app.state.auth = AuthService(database, settings)
+        await app.state.auth.start()
+        if not settings.auth_enabled:
+            log.warning("AUTHENTICATION IS OFF (--insecure-no-auth): anyone reaching this server may read "
+                        "and change every record")
         await publish_profiles(database, app.state.store)
         app.state.audit = None
         if settings.audit_enabled:
@@ -68,4 +78,6 @@ def create_app(settings: Settings) -> ServerApplication:
                   docs_url="/_docs", redoc_url=None, openapi_url="/_openapi.json")
     errors.install(app)
     app.include_router(health.router)
-    return ServerApplication(app)
+    app.include_router(authorize.router)
+    app.include_router(endpoints.router)
+    return Cors(ServerApplication(app), settings.cors_origins)

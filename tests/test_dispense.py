@@ -45,7 +45,8 @@ def workflow_server(make_server) -> LiveServer:
 
 @pytest.fixture
 def http(workflow_server: LiveServer) -> httpx.Client:
-    with httpx.Client(base_url=workflow_server.url, headers={"Accept": "application/fhir+json"}, timeout=60) as c:
+    with httpx.Client(base_url=workflow_server.url, auth=workflow_server.auth,
+                      headers={"Accept": "application/fhir+json"}, timeout=60) as c:
         yield c
 
 
@@ -144,7 +145,7 @@ def test_concurrent_dispenses_of_the_last_refill_exactly_one_succeeds(workflow_s
         assert dispense(http, request["id"]).status_code == 200
 
         def attempt(_: int, request_id: str = request["id"]) -> int:
-            with httpx.Client(base_url=workflow_server.url, timeout=60) as own:
+            with httpx.Client(base_url=workflow_server.url, auth=workflow_server.auth, timeout=60) as own:
                 return dispense(own, request_id).status_code
 
         with concurrent.futures.ThreadPoolExecutor(racers) as pool:
@@ -186,7 +187,8 @@ def test_the_capability_statement_lists_dispense(http: httpx.Client) -> None:
 
 def test_the_sweep_stops_expired_prescriptions(make_server) -> None:
     server = make_server(prescription_sweep_seconds=1)
-    with httpx.Client(base_url=server.url, headers={"Accept": "application/fhir+json"}, timeout=60) as c:
+    with httpx.Client(base_url=server.url, auth=server.auth, headers={"Accept": "application/fhir+json"},
+                      timeout=60) as c:
         expired = create(c, refills=1, ends=days_from_now(-1))
         valid = create(c, refills=1, ends=days_from_now(1))
         deadline = time.monotonic() + 30

@@ -38,6 +38,9 @@ class OnePatient:
     def restrict(self, resource_type: str) -> dict[str, Any] | None:
         return {f"sp.{compartments.KEY}": f"Patient/{self.patient_id}"}
 
+    def check_written(self, version: Any) -> None:
+        return None
+
 
 @pytest.fixture
 def world(client: httpx.Client) -> dict[str, Any]:
