@@ -13,6 +13,7 @@ from fhir_server.api import errors, health
 from fhir_server.api.asgi import ServerApplication
 from fhir_server.audit.capture import system_trail
 from fhir_server.audit.log import AuditLog
+from fhir_server.audit.security import AuditedSecurityEvents
 from fhir_server.auth import authorize, endpoints
 from fhir_server.auth.cors import Cors
 from fhir_server.auth.events import NoSecurityEvents
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> Cors:
             app.state.audit = AuditLog(database, app.state.store, fail_open=settings.audit_fail_open,
                                        retention_days=settings.audit_retention_days)
             await app.state.audit.start()
+            app.state.security_events = AuditedSecurityEvents(app.state.audit, settings.base_url or "")
         else:
             log.warning("FHIR_AUDIT=off: interactions are NOT audited")
         # Stopping expired prescriptions changes clinical records: on the audit trail like any write.

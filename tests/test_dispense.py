@@ -203,7 +203,8 @@ def test_the_sweep_stops_expired_prescriptions(make_server) -> None:
 
 def test_the_sweeps_changes_are_on_the_audit_trail(make_server, mongodb_uri: str) -> None:
     server = make_server(prescription_sweep_seconds=1)
-    with httpx.Client(base_url=server.url, headers={"Accept": "application/fhir+json"}, timeout=60) as c:
+    with httpx.Client(base_url=server.url, auth=server.auth, headers={"Accept": "application/fhir+json"},
+                      timeout=60) as c:
         expired = create(c, refills=0, ends=days_from_now(-1))
     events = MongoClient(mongodb_uri)[server.settings.database_name]["AuditEvent"]
     deadline = time.monotonic() + 30
