@@ -11,7 +11,9 @@ from fastapi import FastAPI
 from fhir_server import __version__
 from fhir_server.api import errors, health
 from fhir_server.api.asgi import ServerApplication
+from fhir_server.audit.capture import system_trail
 from fhir_server.audit.log import AuditLog
+from fhir_server.audit.security import AuditedSecurityEvents
 from fhir_server.auth import authorize, endpoints
 from fhir_server.auth.cors import Cors
 from fhir_server.auth.events import NoSecurityEvents
@@ -59,9 +61,12 @@ def create_app(settings: Settings) -> Cors:
             app.state.audit = AuditLog(database, app.state.store, fail_open=settings.audit_fail_open,
                                        retention_days=settings.audit_retention_days)
             await app.state.audit.start()
+            app.state.security_events = AuditedSecurityEvents(app.state.audit, settings.base_url or "")
         else:
             log.warning("FHIR_AUDIT=off: interactions are NOT audited")
-        app.state.expiry = ExpirySweeper(database, app.state.store, settings.prescription_sweep_seconds)
+        # Stopping expired prescriptions changes clinical records: on the audit trail like any write.
+        expiry_audit = (lambda: system_trail("prescription-expiry", "update")) if app.state.audit else None
+        app.state.expiry = ExpirySweeper(database, app.state.store, settings.prescription_sweep_seconds, expiry_audit)
         app.state.expiry.start()
         log.info("FHIR server ready (database '%s')", settings.database_name)
         yield

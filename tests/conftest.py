@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from pymongo import MongoClient
 
 from fhir_server.app import create_app
 from fhir_server.config import Settings
@@ -84,6 +85,14 @@ def mongodb_uri() -> Iterator[str]:
         return
     with EmbeddedDatabase(MEMORY) as uri:
         yield uri
+
+
+@pytest.fixture(scope="session")
+def mongo(mongodb_uri: str) -> Iterator[MongoClient]:
+    """A synchronous driver client on the test database, for checking what the server stored."""
+    client: MongoClient = MongoClient(mongodb_uri, tz_aware=True)
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from starlette.responses import Response, StreamingResponse
 from fhir_server.api.negotiation import FORM, parse_body, response_type
 from fhir_server.audit.capture import RequestAuditor, RequestFacts
 from fhir_server.audit.log import AuditUnavailable
+from fhir_server.audit.security import actor_from
 from fhir_server.auth import gate
 from fhir_server.fhir import json as fhir_json
 from fhir_server.fhir.outcome import FhirError
@@ -41,6 +42,8 @@ async def fhir_endpoint(request: Request, state: State) -> Response:
     path = request.url.path.strip("/")
     try:
         access = await gate.access_of(request, state, path, base_url)
+        if auditor is not None:
+            auditor.identify(actor_from(access.principal))
         media_type = response_type(request.query_params.get("_format"), request.headers.get("accept"))
         body = None
         if request.method in BODY_METHODS:

@@ -48,7 +48,7 @@ class Source:
 
 SOURCES: dict[str, Source] = {}
 # Modules registering further source formats; `fhir-server import` imports them before parsing `--from`.
-SOURCE_MODULES: list[str] = []
+SOURCE_MODULES: list[str] = ["mappings.import_source"]
 
 
 def register_source(name: str, *, patterns: tuple[str, ...], help: str) -> Callable[[Reader], Reader]:
@@ -59,6 +59,20 @@ def register_source(name: str, *, patterns: tuple[str, ...], help: str) -> Calla
         return read
 
     return register
+
+
+def idempotent(bundle: Json) -> Json:
+    """`bundle` with creates of resources that carry an id turned into PUTs to that id (in place).
+
+    Running an import twice then leaves one resource per id (a new version, the same content).
+    The entry's fullUrl keeps naming it, so references between the entries still resolve.
+    """
+    for entry in bundle.get("entry") or []:
+        request, resource = entry.get("request") or {}, entry.get("resource")
+        if (request.get("method") == "POST" and isinstance(resource, dict) and resource.get("id")
+                and request.get("url") == resource.get("resourceType") and not request.get("ifNoneExist")):
+            entry["request"] = {**request, "method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
+    return bundle
 
 
 def files_of(source: Source, paths: Iterable[Path]) -> Iterator[Path]:

@@ -8,7 +8,7 @@ from typing import Any, Protocol, TypeVar
 
 from fhir_server.config import Settings
 from fhir_server.storage import Database, ResourceStore, Session, Version
-from fhir_server.storage.repository import PendingInserts, SideWrites
+from fhir_server.storage.repository import PendingWrites, SideWrites
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -154,7 +154,7 @@ class Context:
     auditor: Auditor | None = None
     side_writes: SideWrites | None = None
     """Documents to write with every stored version, in the same transaction (audit records)."""
-    pending: PendingInserts | None = None
+    pending: PendingWrites | None = None
     """A transaction Bundle's staged creates, inserted together before its next phase."""
 
     def in_session(self, session: Session) -> Context:
