@@ -39,8 +39,8 @@ async def _catch_up(uri: str, database: str) -> tuple[int, int, float]:
 
 async def measure(audit: str, n: int, concurrency: int) -> tuple[Timing, Timing]:
     with live_server(None, None, env={"FHIR_AUDIT": audit}) as server:
-        await http_phase(server.url, min(n, 200), concurrency)  # warm-up
-        timings = await http_phase(server.url, n, concurrency)
+        await http_phase(server.url, min(n, 200), concurrency, server.auth)  # warm-up
+        timings = await http_phase(server.url, n, concurrency, server.auth)
         if audit == "on":
             waiting, sealed, seconds = await _catch_up(server.mongodb_uri, server.database)
             print(f"audit on: {waiting} records awaited sealing after the load; all {sealed} events chained "

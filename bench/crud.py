@@ -32,10 +32,11 @@ def make_patient(i: int) -> dict:
     return patient
 
 
-async def http_phase(url: str, n: int, concurrency: int) -> tuple[Timing, Timing]:
+async def http_phase(url: str, n: int, concurrency: int, auth: dict[str, str] | None = None
+                     ) -> tuple[Timing, Timing]:
     ids: list[str] = [""] * n
     headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
-    client = RawHttpClient(url, concurrency)
+    client = RawHttpClient(url, concurrency, auth)
     bodies = [json.dumps(make_patient(i)).encode() for i in range(n)]
 
     async def create(i: int) -> None:
@@ -80,7 +81,7 @@ async def main() -> None:
     args = parser.parse_args()
     with live_server(args.url, args.mongodb_uri, args.database) as server:
         await driver_phase(server.mongodb_uri, server.database, min(args.n, 200), args.concurrency)  # warm-up
-        http_create, http_read = await http_phase(server.url, args.n, args.concurrency)
+        http_create, http_read = await http_phase(server.url, args.n, args.concurrency, server.auth)
         driver_insert, driver_find = await driver_phase(server.mongodb_uri, server.database, args.n,
                                                         args.concurrency)
     for timing in (http_create, http_read, driver_insert, driver_find):

@@ -28,7 +28,9 @@ class Reply:
 class RawHttpClient:
     """A pool of persistent connections to one host."""
 
-    def __init__(self, base_url: str, connections: int) -> None:
+    def __init__(self, base_url: str, connections: int, headers: dict[str, str] | None = None) -> None:
+        """`headers` (e.g. Authorization) go with every request."""
+        self.headers = headers or {}
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.prefix = parts.path.rstrip("/")
@@ -43,7 +45,8 @@ class RawHttpClient:
             await self.pool.put(await asyncio.open_connection(self.host, self.port))
         reader, writer = await self.pool.get()
         lines = [f"{method} {self.prefix}{path} HTTP/1.1", f"Host: {self.host}:{self.port}",
-                 f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in (headers or {}).items())]
+                 f"Content-Length: {len(body)}",
+                 *(f"{k}: {v}" for k, v in {**self.headers, **(headers or {})}.items())]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
         status_line = await reader.readline()
         reply_headers: dict[str, str] = {}

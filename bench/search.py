@@ -77,9 +77,10 @@ def make_observation(patient_id: str, rng: random.Random) -> dict:
     }
 
 
-async def load(url: str, patients: int, observations: int, concurrency: int) -> tuple[Timing, list[str]]:
+async def load(url: str, patients: int, observations: int, concurrency: int, auth: dict[str, str] | None = None
+               ) -> tuple[Timing, list[str]]:
     rng = random.Random(42)
-    client = RawHttpClient(url, concurrency)
+    client = RawHttpClient(url, concurrency, auth)
     ids = [""] * patients
 
     async def create_patient(i: int) -> None:
@@ -180,8 +181,8 @@ def cases(ids: list[str], rng: random.Random) -> list[Case]:
 
 
 async def measure(server_url: str, mongodb_uri: str, database: str, case: Case, repeat: int,
-                  concurrency: int) -> tuple[Timing, Timing]:
-    client = RawHttpClient(server_url, concurrency)
+                  concurrency: int, auth: dict[str, str] | None = None) -> tuple[Timing, Timing]:
+    client = RawHttpClient(server_url, concurrency, auth)
     mongo: AsyncMongoClient = AsyncMongoClient(mongodb_uri, maxPoolSize=concurrency * 2, tz_aware=True)
     db = mongo[database]
 
@@ -222,13 +223,13 @@ async def main() -> None:
     args = parser.parse_args()
     patients, observations = max(50, int(PATIENTS * args.scale)), max(250, int(OBSERVATIONS * args.scale))
     with live_server(args.url, args.mongodb_uri, args.database, env={"FHIR_AUDIT": "off"}) as server:
-        loaded, ids = await load(server.url, patients, observations, args.load_concurrency)
+        loaded, ids = await load(server.url, patients, observations, args.load_concurrency, server.auth)
         print(f"loaded {patients} Patients + {observations} Observations: {loaded.per_second:.0f} resources/s "
               f"({loaded.seconds:.1f} s)")
         print(f"{'query':<30} {'HTTP p50':>9} {'p95':>8} {'driver p50':>11} {'p95':>8} {'ratio':>6}")
         for case in cases(ids, random.Random(7)):
             http, driver = await measure(server.url, server.mongodb_uri, server.database, case, args.repeat,
-                                         args.concurrency)
+                                         args.concurrency, server.auth)
             ratio = _mean(http) / _mean(driver)
             print(f"{case.label:<30} {http.percentile(50):8.2f}ms {http.percentile(95):7.2f}ms "
                   f"{driver.percentile(50):10.2f}ms {driver.percentile(95):7.2f}ms {ratio:5.2f}x")

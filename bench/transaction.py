@@ -30,8 +30,9 @@ HEADERS = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+
            "Prefer": "return=minimal"}
 
 
-async def http_phase(url: str, bundles: list[dict], concurrency: int) -> Timing:
-    client = RawHttpClient(url, concurrency)
+async def http_phase(url: str, bundles: list[dict], concurrency: int, auth: dict[str, str] | None = None
+                     ) -> Timing:
+    client = RawHttpClient(url, concurrency, auth)
     bodies = [orjson.dumps(b) for b in bundles]
 
     async def post(i: int) -> None:
@@ -86,8 +87,9 @@ async def main() -> None:
     bundles = [patient_bundle(seed, args.encounters) for seed in range(args.n)]
     resources = sum(len(b["entry"]) for b in bundles)
     with live_server(args.url, args.mongodb_uri, args.database, env={"FHIR_AUDIT": args.audit}) as server:
-        await http_phase(server.url, [patient_bundle(-1 - i, args.encounters) for i in range(5)], 1)  # warm-up
-        http = await http_phase(server.url, bundles, args.concurrency)
+        warm_up = [patient_bundle(-1 - i, args.encounters) for i in range(5)]
+        await http_phase(server.url, warm_up, 1, server.auth)
+        http = await http_phase(server.url, bundles, args.concurrency, server.auth)
         driver = await driver_phase(server.mongodb_uri, server.database, bundles, args.concurrency)
     print(f"{args.n} Bundles, {resources} resources, concurrency {args.concurrency}, audit {args.audit}")
     print(_per_resource(http, resources))

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.fhir_data import fhir_headers, patient
@@ -59,6 +60,9 @@ def test_operator_commands_on_a_running_server(tmp_path: Path) -> None:
 
         rotated = _cli(data_dir, "keys", "rotate")
         assert rotated.returncode == 0, rotated.stderr
+        deadline = time.monotonic() + 30  # the server re-reads its keys within seconds
+        while len(HTTP.get(f"{url}/auth/jwks").json()["keys"]) < 2 and time.monotonic() < deadline:
+            time.sleep(1)
         assert len(HTTP.get(f"{url}/auth/jwks").json()["keys"]) == 2  # the old key stays published
         assert HTTP.get(f"{url}/Patient/{patient_id}", auth=BearerAuth(token)).status_code == 200
 

@@ -78,7 +78,11 @@ async def authorize(request: Request) -> Response:
     doc.update(_id=request_id, redirect_uri=redirect_uri, launch=params.get("launch") if launch else None,
                context=_launch_context(launch), expires=now() + timedelta(seconds=REQUEST_SECONDS))
     await request.app.state.database.collection(REQUESTS).insert_one(doc)
-    return _html(pages.login_page(request_id, client.name or client.client_id))
+    return _html(pages.login_page(base_url(request), request_id, _app_name(client)))
+
+
+def _app_name(client: Client) -> str:
+    return client.name or client.client_id
 
 
 def _launch_context(launch: dict | None) -> dict | None:
@@ -110,7 +114,7 @@ async def login(request: Request) -> Response:
     if account is None:
         message = ("Too many failed attempts: this account is locked for a while." if outcome == "locked"
                    else "Wrong username or password.")
-        return _html(pages.login_page(pending["_id"], client.name or client.client_id, message), 401)
+        return _html(pages.login_page(base_url(request), pending["_id"], _app_name(client), message), 401)
     words, scopes = user_grant(pending.get("scope") or "", client, account)
     patient = (pending.get("context") or {}).get("patient") or account.patient_id
     await request.app.state.database.collection(REQUESTS).update_one(
@@ -118,11 +122,11 @@ async def login(request: Request) -> Response:
     if patient is None and (needs_patient(scopes) or "launch/patient" in words):
         choices = await _patients(request)
         if len(choices) > 1:
-            return _html(pages.patient_picker(pending["_id"], choices))
+            return _html(pages.patient_picker(base_url(request), pending["_id"], choices))
         patient = choices[0][0] if choices else None
         await request.app.state.database.collection(REQUESTS).update_one(
             {"_id": pending["_id"]}, {"$set": {"patient": patient}})
-    return _html(pages.consent_page(pending["_id"], client.name or client.client_id, account.username, words,
+    return _html(pages.consent_page(base_url(request), pending["_id"], _app_name(client), account.username, words,
                                     scopes, patient))
 
 
@@ -158,7 +162,7 @@ async def consent(request: Request) -> Response:
         if pending.get("patient") or chosen not in {pid for pid, _ in await _patients(request)}:
             return _html(pages.error_page("That patient cannot be chosen."), 400)
         await requests.update_one({"_id": pending["_id"]}, {"$set": {"patient": chosen}})
-        return _html(pages.consent_page(pending["_id"], client.name or client.client_id, account.username, words,
+        return _html(pages.consent_page(base_url(request), pending["_id"], _app_name(client), account.username, words,
                                         scopes, chosen))
     await requests.delete_one({"_id": pending["_id"]})
     state = pending.get("state")

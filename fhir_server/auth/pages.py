@@ -1,7 +1,8 @@
 """The HTML pages of the authorization flow: login, patient picker, consent and error.
 
-Plain server-rendered forms (no JavaScript), every value HTML-escaped; each form carries the
-pending request's unguessable id, which is all that ties the steps together.
+Plain server-rendered forms (no JavaScript), every value HTML-escaped, posting to absolute URLs
+under the FHIR base; each form carries the pending request's unguessable id, which is all that
+ties the steps together.
 """
 
 from __future__ import annotations
@@ -46,11 +47,11 @@ def _page(title: str, body: str) -> str:
             f"<body><h1>{escape(title)}</h1>{body}</body></html>")
 
 
-def login_page(request_id: str, app_name: str, error: str | None = None) -> str:
+def login_page(base: str, request_id: str, app_name: str, error: str | None = None) -> str:
     message = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
     return _page("Sign in to MedicalCycle FHIR", f"""
 <p><span class="app">{escape(app_name)}</span> asks to access health records on your behalf.</p>{message}
-<form method="post" action="/auth/authorize/login">
+<form method="post" action="{escape(base)}/auth/authorize/login">
 <input type="hidden" name="request_id" value="{escape(request_id)}">
 <label for="username">Username</label><input type="text" id="username" name="username" autocomplete="username"
  required autofocus>
@@ -59,18 +60,18 @@ def login_page(request_id: str, app_name: str, error: str | None = None) -> str:
 <button type="submit" id="sign-in">Sign in</button></form>""")
 
 
-def patient_picker(request_id: str, patients: list[tuple[str, str]]) -> str:
+def patient_picker(base: str, request_id: str, patients: list[tuple[str, str]]) -> str:
     options = "".join(f'<li><label><input type="radio" name="patient" value="{escape(pid)}"'
                       f'{" checked" if i == 0 else ""}> {escape(name)} <small>(Patient/{escape(pid)})</small>'
                       "</label></li>" for i, (pid, name) in enumerate(patients))
     return _page("Choose a patient", f"""
 <p>The app works with one patient at a time. Which patient?</p>
-<form method="post" action="/auth/authorize/consent">
+<form method="post" action="{escape(base)}/auth/authorize/consent">
 <input type="hidden" name="request_id" value="{escape(request_id)}"><input type="hidden" name="step" value="patient">
 <ul>{options}</ul><button type="submit" id="choose-patient">Continue</button></form>""")
 
 
-def consent_page(request_id: str, app_name: str, username: str, words: list[str], scopes: list[Scope],
+def consent_page(base: str, request_id: str, app_name: str, username: str, words: list[str], scopes: list[Scope],
                  patient: str | None) -> str:
     items = [_WORDS[w] for w in words if w in _WORDS] + [describe(s) for s in scopes]
     listing = "".join(f"<li>{escape(item)}</li>" for item in items) or "<li>Nothing beyond signing in</li>"
@@ -78,7 +79,7 @@ def consent_page(request_id: str, app_name: str, username: str, words: list[str]
     return _page("Allow access?", f"""
 <p>Signed in as <strong>{escape(username)}</strong>.
 <span class="app">{escape(app_name)}</span> will be able to:</p><ul id="scopes">{listing}</ul>{selected}
-<form method="post" action="/auth/authorize/consent">
+<form method="post" action="{escape(base)}/auth/authorize/consent">
 <input type="hidden" name="request_id" value="{escape(request_id)}"><input type="hidden" name="step" value="consent">
 <button type="submit" name="decision" value="approve" id="approve">Allow</button>
 <button type="submit" name="decision" value="deny" id="deny">Deny</button></form>""")
