@@ -7,6 +7,7 @@ from __future__ import annotations
 from mappings import vitals
 from mappings.domain import Consultation, FollowUp, Patient
 from mappings.fhir import (
+    CLINIC_PROFILE,
     Json,
     base,
     code_of,
@@ -23,6 +24,7 @@ from mappings.fhir import (
     reference,
     referenced_id,
 )
+from mappings.history import ACTIVE, CONFIRMED
 
 _TERMINOLOGY = "http://terminology.hl7.org/CodeSystem/"
 AMBULATORY = {"system": _TERMINOLOGY + "v3-ActCode", "code": "AMB", "display": "ambulatory"}
@@ -37,10 +39,12 @@ def to_fhir(patient: Patient, consultation: Consultation) -> list[Json]:
     doctor = reference("Practitioner", "account", c.doctor_id)
     out: list[Json] = []
     if c.diagnosis is not None:
-        out.append({**base("Condition", "consultation-diagnosis", c.id), "category": [_ENCOUNTER_DIAGNOSIS],
+        out.append({**base("Condition", "consultation-diagnosis", c.id), "clinicalStatus": ACTIVE,
+                    "verificationStatus": CONFIRMED, "category": [_ENCOUNTER_DIAGNOSIS],
                     "code": concept(c.diagnosis), "subject": subject, "encounter": encounter, "asserter": doctor})
     out.insert(0, compact({
-        **base("Encounter", "consultation", c.id), "status": "finished" if c.end else "in-progress",
+        **base("Encounter", "consultation", c.id, CLINIC_PROFILE + "mc-encounter"),
+        "status": "finished" if c.end else "in-progress",
         "class": AMBULATORY, "subject": subject, "participant": [{"individual": doctor}],
         "period": period(fhir_datetime(c.start), fhir_datetime(c.end)), "reasonCode": [{"text": c.reason}],
         "diagnosis": [{"condition": reference("Condition", "consultation-diagnosis", c.id)}] if out else None}))

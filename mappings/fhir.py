@@ -19,6 +19,9 @@ Json = dict[str, Any]
 
 SID = "https://medicalcycle.example/fhir/sid/"
 """Base of the identifier systems of the original system's ids (`SID + "mrn"`...)."""
+CLINIC_PROFILE = "https://medicalcycle.example/fhir/StructureDefinition/"
+"""Base of the clinic's profiles (`profiles/`): mc-patient, mc-practitioner, mc-encounter, mc-medicationrequest."""
+CORE_PROFILE = "http://hl7.org/fhir/StructureDefinition/"
 UCUM = "http://unitsofmeasure.org"
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -40,9 +43,13 @@ def identifier(kind: str, original: str) -> Json:
     return {"system": system(kind), "value": original}
 
 
-def base(resource_type: str, kind: str, original: str) -> Json:
-    """The start of a produced resource: type, stable id and the identifier of its record."""
-    return {"resourceType": resource_type, "id": stable_id(kind, original), "identifier": [identifier(kind, original)]}
+def base(resource_type: str, kind: str, original: str, profile: str | None = None) -> Json:
+    """The start of a produced resource: type, stable id, the `profile` it claims, the identifier of its record."""
+    start: Json = {"resourceType": resource_type, "id": stable_id(kind, original)}
+    if profile is not None:
+        start["meta"] = {"profile": [profile]}
+    start["identifier"] = [identifier(kind, original)]
+    return start
 
 
 def reference(resource_type: str, kind: str, original: str) -> Json:

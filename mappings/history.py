@@ -26,8 +26,8 @@ BLOOD_TYPES = {"A+": "278149003", "A-": "278152006", "B+": "278150003", "B-": "2
 _BLOOD_TYPE_BY_CODE = {code: name for name, code in BLOOD_TYPES.items()}
 BLOOD_TYPE_LOINC = "882-1"
 _TERMINOLOGY = "http://terminology.hl7.org/CodeSystem/"
-_ACTIVE = {"coding": [{"system": _TERMINOLOGY + "condition-clinical", "code": "active"}]}
-_CONFIRMED = {"coding": [{"system": _TERMINOLOGY + "condition-ver-status", "code": "confirmed"}]}
+ACTIVE = {"coding": [{"system": _TERMINOLOGY + "condition-clinical", "code": "active"}]}
+CONFIRMED = {"coding": [{"system": _TERMINOLOGY + "condition-ver-status", "code": "confirmed"}]}
 _ALLERGY_ACTIVE = {"coding": [{"system": _TERMINOLOGY + "allergyintolerance-clinical", "code": "active"}]}
 _ALLERGY_CONFIRMED = {"coding": [{"system": _TERMINOLOGY + "allergyintolerance-verification", "code": "confirmed"}]}
 _PROBLEM_LIST = {"coding": [{"system": _TERMINOLOGY + "condition-category", "code": "problem-list-item"}]}
@@ -84,8 +84,8 @@ def _allergy_of(resource: Json) -> Allergy:
 
 
 def _condition(condition: ChronicCondition, subject: Json) -> Json:
-    return compact({**base("Condition", "chronic-condition", condition.id), "clinicalStatus": _ACTIVE,
-                    "verificationStatus": _CONFIRMED, "category": [_PROBLEM_LIST], "code": concept(condition.code),
+    return compact({**base("Condition", "chronic-condition", condition.id), "clinicalStatus": ACTIVE,
+                    "verificationStatus": CONFIRMED, "category": [_PROBLEM_LIST], "code": concept(condition.code),
                     "subject": subject, "onsetDateTime": fhir_date(condition.onset_date)})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from mappings import consultations, coverage, history, prescriptions
 from mappings.domain import Address, EmergencyContact, Patient
-from mappings.fhir import MRN, Json, base, compact, fhir_date, find, original_id, parse_date
+from mappings.fhir import CLINIC_PROFILE, MRN, Json, base, compact, fhir_date, find, original_id, parse_date
 
 _EMERGENCY = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "C",
                           "display": "Emergency Contact"}]}
@@ -27,7 +27,8 @@ def patient_resource(patient: Patient) -> Json:
     address = p.address
     contact = p.emergency_contact
     return compact({
-        **base("Patient", MRN, p.id), "name": [{"family": p.family_name, "given": [p.given_name]}],
+        **base("Patient", MRN, p.id, CLINIC_PROFILE + "mc-patient"),
+        "name": [{"family": p.family_name, "given": [p.given_name]}],
         "telecom": telecom, "gender": p.gender, "birthDate": fhir_date(p.birth_date),
         "address": [compact({"line": [address.line], "city": address.city, "postalCode": address.postal_code,
                              "country": address.country})] if address else None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from mappings import dispensings
 from mappings.domain import Dose, Frequency, Patient, Prescription
 from mappings.fhir import (
+    CLINIC_PROFILE,
     Json,
     base,
     code_of,
@@ -32,7 +33,8 @@ def to_fhir(patient: Patient, prescription: Prescription) -> list[Json]:
                                             "periodUnit": p.frequency.period_unit}},
                       "doseAndRate": [{"doseQuantity": quantity(p.dose.value, p.dose.unit)}]})
     request = compact({
-        **base("MedicationRequest", "prescription", p.id), "status": p.status, "intent": "order",
+        **base("MedicationRequest", "prescription", p.id, CLINIC_PROFILE + "mc-medicationrequest"),
+        "status": p.status, "intent": "order",
         "medicationCodeableConcept": concept(p.medication), "subject": patient_reference(patient.id),
         "encounter": reference("Encounter", "consultation", p.consultation_id) if p.consultation_id else None,
         "authoredOn": fhir_datetime(p.prescribed_at), "requester": reference("Practitioner", "account", p.doctor_id),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from mappings.domain import Licence, User
 from mappings.fhir import (
+    CLINIC_PROFILE,
     MRN,
     Json,
     base,
@@ -40,7 +41,9 @@ def to_fhir(user: User) -> list[Json]:
         if user.patient_id:
             patient["identifier"].insert(0, identifier(MRN, user.patient_id))
         return [patient]
-    practitioner = compact({**base("Practitioner", "account", user.id), **_person(user),
+    # Only a licensed clinician meets the clinic's Practitioner profile.
+    profile = CLINIC_PROFILE + "mc-practitioner" if user.licence else None
+    practitioner = compact({**base("Practitioner", "account", user.id, profile), **_person(user),
                             "qualification": [_qualification(user.licence)] if user.licence else None})
     role = compact({
         **base("PractitionerRole", "account-role", user.id),

@@ -235,7 +235,7 @@ def test_prefer_minimal_leaves_resources_out(client: httpx.Client) -> None:
 
 def test_entry_limit_gives_413(make_server, mongo: MongoClient) -> None:
     small = make_server(max_bundle_entries=2)
-    with httpx.Client(base_url=small.url) as http:
+    with httpx.Client(base_url=small.url, auth=small.auth) as http:
         body = bundle("transaction", *[entry("POST", "Patient", patient()) for _ in range(3)])
         response = post(http, body)
         assert response.status_code == 413

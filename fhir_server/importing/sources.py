@@ -48,7 +48,7 @@ class Source:
 
 SOURCES: dict[str, Source] = {}
 # Modules registering further source formats; `fhir-server import` imports them before parsing `--from`.
-SOURCE_MODULES: list[str] = []
+SOURCE_MODULES: list[str] = ["mappings.import_source"]
 
 
 def register_source(name: str, *, patterns: tuple[str, ...], help: str) -> Callable[[Reader], Reader]:

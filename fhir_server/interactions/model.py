@@ -91,6 +91,11 @@ class Access(Protocol):
         """A filter every query on `resource_type`'s collection must also satisfy; None: no limit."""
         ...
 
+    def check_written(self, version: Version) -> None:
+        """Raise a 403 `FhirError` if the caller may not store `version` (e.g. outside its patient's
+        compartment); called inside the write's transaction, so the write is rolled back."""
+        ...
+
 
 class Unrestricted:
     """The access of the server itself and of unauthenticated deployments: everything."""
@@ -101,6 +106,9 @@ class Unrestricted:
         return None
 
     def restrict(self, resource_type: str) -> Json | None:
+        return None
+
+    def check_written(self, version: Version) -> None:
         return None
 
 

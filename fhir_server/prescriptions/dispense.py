@@ -92,6 +92,10 @@ def _checked(name: str, value: Any) -> Any:
 def _dispense_record(request: Json, reference: str, given: Json, at: Any) -> Json:
     """The MedicationDispense of one dispense of `request`."""
     record: Json = {"resourceType": "MedicationDispense", "status": "completed"}
+    medication = (request.get("medicationReference") or {}).get("reference")
+    if isinstance(medication, str) and medication.startswith("#"):
+        # A contained Medication travels with the reference to it.
+        record["contained"] = [r for r in request.get("contained", ()) if r.get("id") == medication[1:]]
     for key in ("medicationCodeableConcept", "medicationReference", "subject"):
         if key in request:
             record[key] = request[key]
