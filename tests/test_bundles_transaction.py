@@ -301,3 +301,23 @@ def test_put_entries_keep_history_and_if_match(client: httpx.Client) -> None:
     assert client.get(f"/Patient/{new_id}").json()["meta"]["versionId"] == "1"
     stale = bundle("transaction", entry("PUT", f"Patient/{existing['id']}", existing, ifMatch='W/"1"'))
     assert post(client, stale).status_code == 412
+
+
+def test_searches_run_last_and_see_the_transactions_writes(client: httpx.Client) -> None:
+    mrn = unique("mrn")
+    patient_urn = urn()
+    body = bundle("transaction",
+                  entry("GET", f"Patient?identifier=urn:test:mrn|{mrn}"),
+                  entry("GET", f"Observation?subject={patient_urn}"),
+                  entry("POST", "Patient", patient(identifier=[{"system": "urn:test:mrn", "value": mrn}]), patient_urn),
+                  entry("POST", "Observation", observation(patient_urn), urn()))
+    response = post(client, body)
+    assert response.status_code == 200, response.text
+    result = response.json()["entry"]
+    assert [status_code(e) for e in result] == [200, 200, 201, 201]
+    assert result[0]["resource"]["total"] == 1
+    # The search value naming an entry's fullUrl was rewritten to the created patient.
+    assert result[1]["resource"]["total"] == 1
+    # And the stored reference is searchable: the index was built from the rewritten resource.
+    patient_ref = f"Patient/{result[2]['resource']['id']}"
+    assert client.get("/Observation", params={"subject": patient_ref}).json()["total"] == 1

@@ -125,3 +125,8 @@ class RequestAuditor:
 
     def written(self) -> None:
         self.log.nudge()
+
+    def record_documents(self, req: FhirRequest, route: Route | None, response: FhirResponse,
+                         touched: list[Version]) -> list[tuple[str, Json]]:
+        self.log.nudge()
+        return [(OUTBOX, record_document(r)) for r in records_for(self.facts, req, route, response, touched)]

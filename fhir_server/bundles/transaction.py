@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from fhir_server.bundles.audit import InTransaction
 from fhir_server.bundles.entries import PROCESSING_ORDER, Entry
 from fhir_server.bundles.references import Identities, References
 from fhir_server.bundles.responses import naming_entry, response_bundle
@@ -40,10 +41,16 @@ async def run_transaction(ctx: Context, entries: list[Entry]) -> FhirResponse:
     """Perform `entries` as one transaction; a `transaction-response` Bundle, or the failure."""
     _refuse_duplicate_urls(entries)
     try:
-        responses = await ctx.transaction(lambda tx: _perform_all(replace(tx, pending=PendingWrites()), entries))
+        responses = await ctx.transaction(lambda tx: _perform_all(_staging(tx), entries))
     except EntryFailed as failed:
         return naming_entry(failed.entry, failed.response)
     return FhirResponse(200, response_bundle(ctx, "transaction-response", responses))
+
+
+def _staging(tx: Context) -> Context:
+    """`tx` staging its creates, updates and audit records for one write per collection and phase."""
+    pending = PendingWrites()
+    return replace(tx, pending=pending, auditor=InTransaction(tx.auditor, pending) if tx.auditor else None)
 
 
 async def _perform_all(tx: Context, entries: list[Entry]) -> list[FhirResponse]:

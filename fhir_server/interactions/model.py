@@ -139,6 +139,11 @@ class Auditor(Protocol):
         """A write committed: its records are in the outbox."""
         ...
 
+    def record_documents(self, req: FhirRequest, route: Route | None, response: FhirResponse,
+                         touched: list[Version]) -> list[tuple[str, Json]]:
+        """Like `record`, as (collection, document) pairs the caller writes in its own transaction."""
+        ...
+
 
 @dataclass(frozen=True)
 class Context:
