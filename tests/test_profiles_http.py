@@ -163,6 +163,8 @@ def test_profiles_are_published_and_listed(client: httpx.Client) -> None:
         sd = client.get(f"StructureDefinition/{name}").json()
         assert sd["url"] == PROFILE + name
         assert sd["snapshot"]["element"] and sd["differential"]["element"]
+    found = client.get("StructureDefinition", params={"url": PROFILE + "mc-patient"}).json()
+    assert [e["resource"]["id"] for e in found.get("entry", [])] == ["mc-patient"]
     guide = client.get("ImplementationGuide/medicalcycle").json()
     assert {r["reference"]["reference"] for r in guide["definition"]["resource"]} == {
         f"StructureDefinition/{name}" for name in CLINIC_PROFILES}
@@ -181,3 +183,16 @@ def test_publishing_is_idempotent(server: LiveServer) -> None:
             assert http.get("StructureDefinition/mc-patient").json()["meta"]["versionId"] == "1"
     finally:
         again.stop()
+
+
+def test_transaction_entries_are_checked_and_nothing_is_written(client: httpx.Client) -> None:
+    family = unique("Tx")
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": mc_patient(name=[{"family": family}]), "request": {"method": "POST", "url": "Patient"}},
+        {"resource": mc_encounter(subject={"reference": "Group/g1"}),
+         "request": {"method": "POST", "url": "Encounter"}},
+    ]}
+    response = client.post("", json=bundle, headers=fhir_headers())
+    assert response.status_code == 422
+    assert errors(response) == [("structure", ["Bundle.entry[1]", "Encounter.subject"])]
+    assert client.get("Patient", params={"family": family}).json().get("entry", []) == []
