@@ -72,8 +72,9 @@ def _free_port() -> int:
 
 @contextmanager
 def live_server(url: str | None, mongodb_uri: str | None, database: str = "fhir",
-                env: dict[str, str] | None = None) -> Iterator[Server]:
-    """The server to measure: the one at `url`, or a fresh `fhir-server serve` on a temporary data dir."""
+                env: dict[str, str] | None = None, serve_args: tuple[str, ...] = ()) -> Iterator[Server]:
+    """The server to measure: the one at `url`, or a fresh `fhir-server serve` on a temporary data dir
+    (with `serve_args`, e.g. `--insecure-no-auth` for a benchmark that sends no tokens)."""
     if url:
         if not mongodb_uri:
             sys.exit("--url needs --mongodb-uri (the same database, for the driver baseline)")
@@ -82,7 +83,8 @@ def live_server(url: str | None, mongodb_uri: str | None, database: str = "fhir"
     with tempfile.TemporaryDirectory(prefix="fhir-bench-") as data_dir:
         port = _free_port()
         process = subprocess.Popen(
-            [sys.executable, "-m", "fhir_server", "serve", "--port", str(port), "--data-dir", data_dir],
+            [sys.executable, "-m", "fhir_server", "serve", "--port", str(port), "--data-dir", data_dir,
+             *serve_args],
             env={**{k: v for k, v in os.environ.items() if k != "MONGODB_URI"}, **(env or {})},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"

@@ -221,7 +221,8 @@ async def main() -> None:
     parser.add_argument("--database", default="fhir")
     args = parser.parse_args()
     patients, observations = max(50, int(PATIENTS * args.scale)), max(250, int(OBSERVATIONS * args.scale))
-    with live_server(args.url, args.mongodb_uri, args.database, env={"FHIR_AUDIT": "off"}) as server:
+    with live_server(args.url, args.mongodb_uri, args.database, env={"FHIR_AUDIT": "off"},
+                     serve_args=("--insecure-no-auth",)) as server:
         loaded, ids = await load(server.url, patients, observations, args.load_concurrency)
         print(f"loaded {patients} Patients + {observations} Observations: {loaded.per_second:.0f} resources/s "
               f"({loaded.seconds:.1f} s)")
