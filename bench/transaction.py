@@ -77,17 +77,19 @@ async def main() -> None:
     parser.add_argument("-n", type=int, default=200, help="Bundles to post (default 200)")
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--encounters", type=int, default=4, help="Encounters per patient (default 4: 36 resources)")
+    parser.add_argument("--audit", choices=("on", "off"), default="on",
+                        help="FHIR_AUDIT of the server started (default on); off isolates the Bundle path")
     parser.add_argument("--url", help="a running server (default: start fhir-server serve)")
     parser.add_argument("--mongodb-uri", help="its database, for the driver baseline")
     parser.add_argument("--database", default="fhir")
     args = parser.parse_args()
     bundles = [patient_bundle(seed, args.encounters) for seed in range(args.n)]
     resources = sum(len(b["entry"]) for b in bundles)
-    with live_server(args.url, args.mongodb_uri, args.database) as server:
+    with live_server(args.url, args.mongodb_uri, args.database, env={"FHIR_AUDIT": args.audit}) as server:
         await http_phase(server.url, [patient_bundle(-1 - i, args.encounters) for i in range(5)], 1)  # warm-up
         http = await http_phase(server.url, bundles, args.concurrency)
         driver = await driver_phase(server.mongodb_uri, server.database, bundles, args.concurrency)
-    print(f"{args.n} Bundles, {resources} resources, concurrency {args.concurrency}")
+    print(f"{args.n} Bundles, {resources} resources, concurrency {args.concurrency}, audit {args.audit}")
     print(_per_resource(http, resources))
     print(_per_resource(driver, resources))
     print(f"ratio HTTP/driver: {http.seconds / driver.seconds:.2f}x; "

@@ -20,7 +20,9 @@ from fhir_server.config import Settings
 log = logging.getLogger("fhir_server")
 
 # Modules contributing operator sub-commands (each has `add_commands(subparsers)`).
-COMMAND_MODULES: list[str] = ["fhir_server.audit.commands", "fhir_server.importing.commands"]
+COMMAND_MODULES: list[str] = ["fhir_server.audit.commands", "fhir_server.auth.commands",
+                               "fhir_server.importing.commands"]
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -40,6 +42,15 @@ def _serve(args: argparse.Namespace) -> int:
     from fhir_server.storage.embedded import EmbeddedDatabase, EmbeddedDatabaseError
 
     settings = settings_from(args)
+    if args.insecure_no_auth:
+        if args.host not in LOOPBACK_HOSTS:
+            log.error("--insecure-no-auth refuses to listen on %s: only on a loopback address", args.host)
+            return 2
+        log.warning("!" * 78)
+        log.warning("--insecure-no-auth: NO AUTHENTICATION, every request may read and change every record.")
+        log.warning("For local experiments only; never with real patient data.")
+        log.warning("!" * 78)
+        settings = replace(settings, auth_enabled=False)
     embedded = None
     if settings.mongodb_uri:
         log.info("using the MongoDB named by MONGODB_URI")
@@ -68,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the FHIR server")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    serve.add_argument("--insecure-no-auth", action="store_true",
+                       help="serve the FHIR API without authentication (local experiments only; loopback only)")
     add_data_dir(serve)
     serve.set_defaults(run=_serve)
     for module in COMMAND_MODULES:

@@ -56,6 +56,22 @@ class Settings:
     """`FHIR_AUDIT_FAIL_OPEN`: answer even when the audit log cannot be written (logged, retried)."""
     audit_retention_days: int | None = None
     """`FHIR_AUDIT_RETENTION_DAYS`: AuditEvents older than this are pruned (unset: kept forever)."""
+    auth_enabled: bool = True
+    """Every FHIR request needs a bearer token; only `serve --insecure-no-auth` turns this off."""
+    cors_origins: tuple[str, ...] = ()
+    """`FHIR_CORS_ORIGINS` (comma-separated): browser origins allowed beyond discovery and /metadata."""
+    access_token_seconds: int = 3600
+    """`FHIR_ACCESS_TOKEN_SECONDS`: lifetime of user access tokens (at most 3600)."""
+    backend_token_seconds: int = 300
+    """`FHIR_BACKEND_TOKEN_SECONDS`: lifetime of Backend Services (client_credentials) tokens."""
+    refresh_token_days: int = 30
+    """`FHIR_REFRESH_TOKEN_DAYS`: lifetime of refresh tokens (each use rotates them)."""
+    hidden_status: int = 404
+    """`FHIR_HIDDEN_STATUS` (404 or 403): answer to a direct read of a resource outside the token's reach."""
+    login_max_failures: int = 5
+    """`FHIR_LOGIN_MAX_FAILURES`: failed logins in a row before the account is locked for a while."""
+    login_lockout_seconds: int = 60
+    """`FHIR_LOGIN_LOCKOUT_SECONDS`: first lockout; it doubles with each further failure."""
     required_profiles: frozenset[str] = frozenset()
     """`FHIR_REQUIRE_PROFILES` (`MedicationRequest,Patient`): types whose clinic profile every write must meet."""
     prescription_sweep_seconds: int = 60
@@ -79,9 +95,19 @@ class Settings:
             audit_enabled=_flag_env("FHIR_AUDIT", defaults.audit_enabled),
             audit_fail_open=_flag_env("FHIR_AUDIT_FAIL_OPEN", defaults.audit_fail_open),
             audit_retention_days=_int_env("FHIR_AUDIT_RETENTION_DAYS", defaults.audit_retention_days),
+            cors_origins=tuple(o.strip() for o in os.environ.get("FHIR_CORS_ORIGINS", "").split(",") if o.strip()),
+            access_token_seconds=min(3600, _int_env("FHIR_ACCESS_TOKEN_SECONDS", defaults.access_token_seconds)),
+            backend_token_seconds=_int_env("FHIR_BACKEND_TOKEN_SECONDS", defaults.backend_token_seconds),
+            refresh_token_days=_int_env("FHIR_REFRESH_TOKEN_DAYS", defaults.refresh_token_days),
+            hidden_status=_int_env("FHIR_HIDDEN_STATUS", defaults.hidden_status),
+            login_max_failures=_int_env("FHIR_LOGIN_MAX_FAILURES", defaults.login_max_failures),
+            login_lockout_seconds=_int_env("FHIR_LOGIN_LOCKOUT_SECONDS", defaults.login_lockout_seconds),
             required_profiles=frozenset(
                 t.strip() for t in os.environ.get("FHIR_REQUIRE_PROFILES", "").split(",") if t.strip()),
             prescription_sweep_seconds=_int_env("FHIR_PRESCRIPTION_SWEEP_SECONDS",
                                                 defaults.prescription_sweep_seconds),
         )
-        return replace(settings, **overrides)
+        settings = replace(settings, **overrides)
+        if settings.hidden_status not in (403, 404):
+            raise ValueError(f"FHIR_HIDDEN_STATUS must be 403 or 404, not {settings.hidden_status}")
+        return settings

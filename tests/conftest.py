@@ -2,6 +2,8 @@
 
 The embedded SecantusDB is started once per session (in memory), unless `MONGODB_URI` names a
 MongoDB to use instead. Each server gets its own database name, so tests never see stale data.
+The API is closed: each server gets a Backend Services client registered through the real code,
+and `server.auth` (an `httpx.Auth`) carries its real `client_credentials` tokens with full access.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from pymongo import MongoClient
 
 from fhir_server.app import create_app
 from fhir_server.config import Settings
 from fhir_server.storage.embedded import MEMORY, EmbeddedDatabase
+from tests.smart import BackendAuth, register_backend_client
 
 DATA = Path(__file__).parent / "data"
 FHIR_JSON = "application/fhir+json"
@@ -35,6 +39,12 @@ class LiveServer:
     settings: Settings
     server: uvicorn.Server
     thread: threading.Thread
+    auth: BackendAuth | None = None
+    """Full-access tokens (`system/*.cruds`) for this server."""
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        """A full-access Authorization header (plus `extra`) for plain httpx calls."""
+        return {**(self.auth.headers() if self.auth else {}), **extra}
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -60,7 +70,11 @@ def start_live_server(settings: Settings) -> LiveServer:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
-    return LiveServer(f"http://127.0.0.1:{port}", settings, server, thread)
+    live = LiveServer(f"http://127.0.0.1:{port}", settings, server, thread)
+    if settings.auth_enabled:
+        client_id, key = register_backend_client(settings)
+        live.auth = BackendAuth(live.url, client_id, key)
+    return live
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +85,14 @@ def mongodb_uri() -> Iterator[str]:
         return
     with EmbeddedDatabase(MEMORY) as uri:
         yield uri
+
+
+@pytest.fixture(scope="session")
+def mongo(mongodb_uri: str) -> Iterator[MongoClient]:
+    """A synchronous driver client on the test database, for checking what the server stored."""
+    client: MongoClient = MongoClient(mongodb_uri, tz_aware=True)
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +119,7 @@ def server(make_server: Callable[..., LiveServer]) -> LiveServer:
 
 @pytest.fixture
 def client(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, headers={"Accept": FHIR_JSON}, timeout=60) as http:
+    with httpx.Client(base_url=server.url, headers={"Accept": FHIR_JSON}, auth=server.auth, timeout=60) as http:
         yield http
 
 

@@ -165,8 +165,8 @@ def audited(make_server) -> LiveServer:
     """A server of its own, so tampering with its trail disturbs no other test."""
     live = make_server()
     for _ in range(3):
-        created = httpx.post(f"{live.url}/Patient", json=patient(), headers=fhir_headers()).json()
-        httpx.get(f"{live.url}/Patient/{created['id']}")
+        created = httpx.post(f"{live.url}/Patient", json=patient(), headers=fhir_headers(), auth=live.auth).json()
+        httpx.get(f"{live.url}/Patient/{created['id']}", auth=live.auth)
     return live
 
 
@@ -236,14 +236,14 @@ def test_unwritable_audit_store_fails_closed_unless_fail_open(make_server, mongo
 def test_verify_chain_operation_reports_intact_then_the_first_broken_link(audited: LiveServer,
                                                                           mongo: MongoClient) -> None:
     _wait_sealed(mongo, audited)
-    intact = httpx.get(f"{audited.url}/AuditEvent/$verify-chain")
+    intact = httpx.get(f"{audited.url}/AuditEvent/$verify-chain", auth=audited.auth)
     assert intact.status_code == 200
     assert intact.json()["issue"][0]["severity"] == "information"
     assert "intact" in intact.json()["issue"][0]["diagnostics"]
     database = mongo[audited.settings.database_name]
     victim = database[CHAIN].find_one({"_id": 2})
     database[RESOURCE_TYPE].update_one({"_id": victim["e"]}, {"$set": {"res.action": "D"}})
-    broken = httpx.post(f"{audited.url}/AuditEvent/$verify-chain",
+    broken = httpx.post(f"{audited.url}/AuditEvent/$verify-chain", auth=audited.auth,
                         json={"resourceType": "Parameters", "parameter": [{"name": "_since", "valueDateTime": "2000"}]},
                         headers=fhir_headers())
     issue = broken.json()["issue"][0]
@@ -251,24 +251,25 @@ def test_verify_chain_operation_reports_intact_then_the_first_broken_link(audite
 
 
 def test_verify_chain_refuses_malformed_bounds(audited: LiveServer) -> None:
-    response = httpx.get(f"{audited.url}/AuditEvent/$verify-chain", params={"_since": "yesterday"})
+    response = httpx.get(f"{audited.url}/AuditEvent/$verify-chain", auth=audited.auth, params={"_since": "yesterday"})
     assert response.status_code == 400 and response.json()["issue"][0]["expression"] == ["_since"]
 
 
 def test_export_operation_streams_the_period_as_ndjson(audited: LiveServer, mongo: MongoClient) -> None:
     _wait_sealed(mongo, audited)
     count = mongo[audited.settings.database_name][CHAIN].count_documents({})
-    response = httpx.get(f"{audited.url}/AuditEvent/$export", params={"_since": "2000-01-01", "_until": "2999"})
+    response = httpx.get(f"{audited.url}/AuditEvent/$export", auth=audited.auth,
+                         params={"_since": "2000-01-01", "_until": "2999"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/fhir+ndjson")
     events = [orjson.loads(line) for line in response.text.splitlines()]
     assert len(events) == count and {e["resourceType"] for e in events} == {"AuditEvent"}
-    assert httpx.get(f"{audited.url}/AuditEvent/$export", params={"_until": "1990"}).text == ""
+    assert httpx.get(f"{audited.url}/AuditEvent/$export", auth=audited.auth, params={"_until": "1990"}).text == ""
 
 
 def test_audit_operations_are_listed_and_type_bound(audited: LiveServer) -> None:
     statement = httpx.get(f"{audited.url}/metadata").json()
     audit = next(r for r in statement["rest"][0]["resource"] if r["type"] == "AuditEvent")
     assert {"verify-chain", "export"} <= {op["name"] for op in audit["operation"]}
-    assert httpx.get(f"{audited.url}/Patient/$verify-chain").status_code == 404
-    assert httpx.get(f"{audited.url}/$nonsense").status_code == 404
+    assert httpx.get(f"{audited.url}/Patient/$verify-chain", auth=audited.auth).status_code == 404
+    assert httpx.get(f"{audited.url}/$nonsense", auth=audited.auth).status_code == 404

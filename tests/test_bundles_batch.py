@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -15,13 +14,6 @@ from fhir_server.audit.collections import RESOURCE_TYPE
 from tests.bundle_data import bundle, entry, observation, status_code, urn
 from tests.conftest import LiveServer
 from tests.fhir_data import fhir_headers, patient, unique
-
-
-@pytest.fixture(scope="module")
-def mongo(mongodb_uri: str) -> Iterator[MongoClient]:
-    client: MongoClient = MongoClient(mongodb_uri, tz_aware=True)
-    yield client
-    client.close()
 
 
 def post(client: httpx.Client, body: dict, **headers: str) -> httpx.Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -12,13 +11,6 @@ from pymongo import MongoClient
 from tests.bundle_data import bundle, entry, observation, status_code, urn
 from tests.conftest import LiveServer
 from tests.fhir_data import fhir_headers, patient, unique
-
-
-@pytest.fixture(scope="module")
-def mongo(mongodb_uri: str) -> Iterator[MongoClient]:
-    client: MongoClient = MongoClient(mongodb_uri, tz_aware=True)
-    yield client
-    client.close()
 
 
 def post(client: httpx.Client, body: dict, **headers: str) -> httpx.Response:
@@ -243,7 +235,7 @@ def test_prefer_minimal_leaves_resources_out(client: httpx.Client) -> None:
 
 def test_entry_limit_gives_413(make_server, mongo: MongoClient) -> None:
     small = make_server(max_bundle_entries=2)
-    with httpx.Client(base_url=small.url) as http:
+    with httpx.Client(base_url=small.url, auth=small.auth) as http:
         body = bundle("transaction", *[entry("POST", "Patient", patient()) for _ in range(3)])
         response = post(http, body)
         assert response.status_code == 413
@@ -293,3 +285,19 @@ def test_urn_oid_full_urls_are_resolved(client: httpx.Client) -> None:
 def test_capability_statement_lists_batch_and_transaction(client: httpx.Client) -> None:
     codes = {i["code"] for i in client.get("/metadata").json()["rest"][0]["interaction"]}
     assert {"batch", "transaction"} <= codes
+
+
+def test_put_entries_keep_history_and_if_match(client: httpx.Client) -> None:
+    existing = create(client, patient(gender="female"))
+    new_id = unique("put")
+    body = bundle("transaction",
+                  entry("PUT", f"Patient/{existing['id']}", {**existing, "gender": "male"}, ifMatch='W/"1"'),
+                  entry("PUT", f"Patient/{new_id}", patient(id=new_id)))
+    result = post(client, body).json()["entry"]
+    assert [status_code(e) for e in result] == [200, 201]
+    assert client.get(f"/Patient/{existing['id']}").json()["gender"] == "male"
+    assert client.get(f"/Patient/{existing['id']}/_history/1").json()["gender"] == "female"
+    assert len(client.get(f"/Patient/{existing['id']}/_history").json()["entry"]) == 2
+    assert client.get(f"/Patient/{new_id}").json()["meta"]["versionId"] == "1"
+    stale = bundle("transaction", entry("PUT", f"Patient/{existing['id']}", existing, ifMatch='W/"1"'))
+    assert post(client, stale).status_code == 412

@@ -31,8 +31,8 @@ def test_health_endpoints(client: httpx.Client) -> None:
 def test_base_url_setting_is_used_in_locations_and_links(make_server) -> None:
     base = "https://fhir.example.org/r4"
     live = make_server(base_url=base)
-    created = httpx.post(f"{live.url}/Patient", json=patient(), headers=fhir_headers())
+    created = httpx.post(f"{live.url}/Patient", json=patient(), headers=fhir_headers(), auth=live.auth)
     assert created.headers["Location"].startswith(f"{base}/Patient/")
-    history = httpx.get(f"{live.url}/Patient/_history").json()
+    history = httpx.get(f"{live.url}/Patient/_history", auth=live.auth).json()
     assert all(link["url"].startswith(f"{base}/Patient/_history") for link in history["link"])
     assert httpx.get(f"{live.url}/metadata").json()["implementation"]["url"] == base

@@ -23,7 +23,8 @@ def _free_port() -> int:
 
 def _serve(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
-    return subprocess.Popen([sys.executable, "-m", "fhir_server", "serve", "--port", str(port),
+    # Authentication is not what these tests are about (tests/test_auth_cli.py runs serve with it).
+    return subprocess.Popen([sys.executable, "-m", "fhir_server", "serve", "--port", str(port), "--insecure-no-auth",
                              "--data-dir", str(data_dir)], stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
 
 

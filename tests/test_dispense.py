@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from pymongo import MongoClient
 
 from tests.conftest import LiveServer
 from tests.fhir_data import fhir_headers, patient
@@ -44,7 +45,8 @@ def workflow_server(make_server) -> LiveServer:
 
 @pytest.fixture
 def http(workflow_server: LiveServer) -> httpx.Client:
-    with httpx.Client(base_url=workflow_server.url, headers={"Accept": "application/fhir+json"}, timeout=60) as c:
+    with httpx.Client(base_url=workflow_server.url, auth=workflow_server.auth,
+                      headers={"Accept": "application/fhir+json"}, timeout=60) as c:
         yield c
 
 
@@ -143,7 +145,7 @@ def test_concurrent_dispenses_of_the_last_refill_exactly_one_succeeds(workflow_s
         assert dispense(http, request["id"]).status_code == 200
 
         def attempt(_: int, request_id: str = request["id"]) -> int:
-            with httpx.Client(base_url=workflow_server.url, timeout=60) as own:
+            with httpx.Client(base_url=workflow_server.url, auth=workflow_server.auth, timeout=60) as own:
                 return dispense(own, request_id).status_code
 
         with concurrent.futures.ThreadPoolExecutor(racers) as pool:
@@ -185,7 +187,8 @@ def test_the_capability_statement_lists_dispense(http: httpx.Client) -> None:
 
 def test_the_sweep_stops_expired_prescriptions(make_server) -> None:
     server = make_server(prescription_sweep_seconds=1)
-    with httpx.Client(base_url=server.url, headers={"Accept": "application/fhir+json"}, timeout=60) as c:
+    with httpx.Client(base_url=server.url, auth=server.auth, headers={"Accept": "application/fhir+json"},
+                      timeout=60) as c:
         expired = create(c, refills=1, ends=days_from_now(-1))
         valid = create(c, refills=1, ends=days_from_now(1))
         deadline = time.monotonic() + 30
@@ -202,6 +205,21 @@ def test_the_sweep_stops_expired_prescriptions(make_server) -> None:
             "_id": ids, "status": "active"}).json().get("entry", [])]
         assert (stopped_ids, active_ids) == ([expired["id"]], [valid["id"]])
         assert refusal(dispense(c, expired["id"]))["expression"] == ["MedicationRequest.status"]
+
+
+def test_the_sweeps_changes_are_on_the_audit_trail(make_server, mongodb_uri: str) -> None:
+    server = make_server(prescription_sweep_seconds=1)
+    with httpx.Client(base_url=server.url, auth=server.auth, headers={"Accept": "application/fhir+json"},
+                      timeout=60) as c:
+        expired = create(c, refills=0, ends=days_from_now(-1))
+    events = MongoClient(mongodb_uri)[server.settings.database_name]["AuditEvent"]
+    deadline = time.monotonic() + 30
+    query = {"res.entity.what.reference": f"MedicationRequest/{expired['id']}/_history/2"}
+    while (event := events.find_one(query)) is None:
+        assert time.monotonic() < deadline, "the sweep's update was not audited"
+        time.sleep(0.2)
+    user = event["res"]["agent"][0]
+    assert event["res"]["action"] == "U" and user["who"]["identifier"]["value"] == "system:prescription-expiry"
 
 
 def test_a_contained_medication_travels_with_the_dispense(http: httpx.Client) -> None:

@@ -82,7 +82,8 @@ def test_errors_are_reported_per_file_and_the_rest_is_loaded(tmp_path: Path, ser
 
 def test_import_to_a_running_server_over_http(folder: dict, server: LiveServer, client: httpx.Client) -> None:
     result = subprocess.run([sys.executable, "-m", "fhir_server", "import", str(folder["folder"]),
-                             "--url", server.url], capture_output=True, text=True, timeout=300,
+                             "--url", server.url, "--token", server.auth.current()], capture_output=True, text=True,
+                            timeout=300,
                             env={**os.environ, "COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     assert client.get(f"/Observation/{folder['observation']}").json()["subject"]["reference"] == \

@@ -32,7 +32,8 @@ def import_file(server: LiveServer, http: httpx.Client, path: Path) -> list[dict
 def fresh(make_server) -> tuple[LiveServer, httpx.Client]:
     """A server with a database of its own, so its type histories hold only what the import wrote."""
     server = make_server()
-    with httpx.Client(base_url=server.url, headers={"Accept": "application/fhir+json"}, timeout=60) as http:
+    with httpx.Client(base_url=server.url, auth=server.auth, headers={"Accept": "application/fhir+json"},
+                      timeout=60) as http:
         yield server, http
 
 

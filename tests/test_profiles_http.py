@@ -77,7 +77,7 @@ def test_unclaimed_profiles_are_not_enforced_by_default(client: httpx.Client) ->
 @pytest.fixture(scope="module")
 def strict_client(make_server: object) -> Iterator[httpx.Client]:
     server = make_server(required_profiles=frozenset({"MedicationRequest", "Patient"}))  # type: ignore[operator]
-    with httpx.Client(base_url=server.url, headers={"Accept": FHIR_JSON}, timeout=60) as http:
+    with httpx.Client(base_url=server.url, auth=server.auth, headers={"Accept": FHIR_JSON}, timeout=60) as http:
         yield http
 
 
@@ -177,7 +177,7 @@ def test_profiles_are_published_and_listed(client: httpx.Client) -> None:
 def test_publishing_is_idempotent(server: LiveServer) -> None:
     again = start_live_server(server.settings)
     try:
-        with httpx.Client(base_url=again.url, headers={"Accept": FHIR_JSON}) as http:
+        with httpx.Client(base_url=again.url, auth=again.auth, headers={"Accept": FHIR_JSON}) as http:
             assert http.get("StructureDefinition/mc-patient").json()["meta"]["versionId"] == "1"
     finally:
         again.stop()

@@ -14,7 +14,7 @@ def test_racing_puts_with_same_if_match_exactly_one_wins(server, client: httpx.C
         created = client.post("/Patient", json=patient(), headers=fhir_headers()).json()
 
         def put(gender: str, created: dict = created) -> int:
-            with httpx.Client(base_url=server.url, timeout=60) as http:
+            with httpx.Client(base_url=server.url, auth=server.auth, timeout=60) as http:
                 return http.put(f"/Patient/{created['id']}", json={**created, "gender": gender},
                                 headers=fhir_headers(**{"If-Match": 'W/"1"'})).status_code
 
@@ -29,7 +29,7 @@ def test_concurrent_unconditional_updates_each_get_a_version(server, client: htt
     writers = 8
 
     def put(n: int) -> int:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
+        with httpx.Client(base_url=server.url, auth=server.auth, timeout=60) as http:
             body = {**created, "name": [{"family": f"Writer{n}"}]}
             return http.put(f"/Patient/{created['id']}", json=body, headers=fhir_headers()).status_code
 

@@ -42,7 +42,7 @@ def test_racing_conditional_creates_make_one_resource(server) -> None:
     headers = fhir_headers(**{"If-None-Exist": _criteria(resource)})
 
     def post(_: int) -> int:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
+        with httpx.Client(base_url=server.url, auth=server.auth, timeout=60) as http:
             return http.post("/Patient", json=resource, headers=headers).status_code
 
     with concurrent.futures.ThreadPoolExecutor(6) as pool:

@@ -74,7 +74,7 @@ def test_oversized_body_is_413(make_server) -> None:
     small = make_server(max_body_bytes=2048)
     big = patient(text={"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">"
                         + "x" * 5000 + "</div>"})
-    response = httpx.post(f"{small.url}/Patient", json=big, headers=fhir_headers())
+    response = httpx.post(f"{small.url}/Patient", json=big, headers=fhir_headers(), auth=small.auth)
     _outcome(response, 413)
 
 
@@ -88,9 +88,11 @@ def test_database_unreachable_is_503_and_nothing_written(make_server) -> None:
 
     live: LiveServer = start_live_server(Settings(mongodb_uri=uri, database_name="outage", db_timeout_ms=800))
     try:
-        assert httpx.post(f"{live.url}/Patient", json=patient(), headers=fhir_headers()).status_code == 201
+        assert httpx.post(f"{live.url}/Patient", json=patient(), headers=fhir_headers(),
+                          auth=live.auth).status_code == 201
         database.stop()
-        response = httpx.post(f"{live.url}/Patient", json=patient(), headers=fhir_headers(), timeout=30)
+        response = httpx.post(f"{live.url}/Patient", json=patient(), headers=fhir_headers(), timeout=30,
+                              auth=live.auth)  # the token was fetched while the database was up
         body = _outcome(response, 503)
         assert body["issue"][0]["code"] == "transient"
         assert httpx.get(f"{live.url}/readyz").status_code == 503

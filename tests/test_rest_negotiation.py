@@ -23,7 +23,7 @@ def patient_url(client: httpx.Client) -> str:
 ])
 def test_accept_header_chooses_json_flavour(server, patient_url: str, accept: str | None, expected: str) -> None:
     headers = {"Accept": accept} if accept else {}
-    response = httpx.get(server.url + patient_url, headers=headers)
+    response = httpx.get(server.url + patient_url, headers=headers, auth=server.auth)
     assert response.status_code == 200
     assert response.headers["Content-Type"] == f"{expected}; charset=utf-8"
 
@@ -31,7 +31,7 @@ def test_accept_header_chooses_json_flavour(server, patient_url: str, accept: st
 @pytest.mark.parametrize("accept", ["application/fhir+xml", "application/xml", "text/turtle",
                                     "application/fhir+json; fhirVersion=3.0"])
 def test_unsupported_accept_is_406(server, patient_url: str, accept: str) -> None:
-    response = httpx.get(server.url + patient_url, headers={"Accept": accept})
+    response = httpx.get(server.url + patient_url, headers={"Accept": accept}, auth=server.auth)
     assert response.status_code == 406
     assert response.json()["resourceType"] == "OperationOutcome"
 

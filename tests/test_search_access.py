@@ -38,6 +38,9 @@ class OnePatient:
     def restrict(self, resource_type: str) -> dict[str, Any] | None:
         return {f"sp.{compartments.KEY}": f"Patient/{self.patient_id}"}
 
+    def check_written(self, version: Any) -> None:
+        return None
+
 
 @pytest.fixture
 def world(client: httpx.Client) -> dict[str, Any]:
@@ -116,3 +119,10 @@ def test_conditional_matching_cannot_reach_outside(server, world: dict[str, Any]
     theirs = world["obs"][world["theirs"]]["id"]
     check = _perform(server, OnePatient(world["theirs"]), "GET", "Observation", [("_id", theirs)])
     assert _ids(check) == [theirs]
+
+
+def test_system_search_checks_each_named_type(server, world: dict[str, Any]) -> None:
+    access = OnePatient(world["mine"])
+    assert _perform(server, access, "GET", "", [("_type", "Organization")]).status == 403
+    everywhere = _perform(server, access, "GET", "", [("_id", world["mine"])])
+    assert _ids(everywhere) == [world["mine"]]

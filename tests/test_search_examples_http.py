@@ -94,7 +94,7 @@ CASES = [
 @pytest.fixture(scope="module")
 def examples_client(make_server, official_examples) -> httpx.Client:
     server = make_server()
-    with httpx.Client(base_url=server.url, timeout=60) as http:
+    with httpx.Client(base_url=server.url, auth=server.auth, timeout=60) as http:
         for resource in official_examples:
             if resource["resourceType"] in TYPES:
                 response = http.put(f"/{resource['resourceType']}/{resource['id']}", json=resource,

@@ -15,7 +15,7 @@ from tests.fhir_data import fhir_headers
 @pytest.fixture(scope="module")
 def data(make_server) -> dict:
     server = make_server()
-    http = httpx.Client(base_url=server.url, timeout=60)
+    http = httpx.Client(base_url=server.url, auth=server.auth, timeout=60)
 
     def create(resource: dict) -> str:
         response = http.post(f"/{resource['resourceType']}", json=resource, headers=fhir_headers())

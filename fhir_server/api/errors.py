@@ -24,6 +24,10 @@ def install(app: FastAPI) -> None:
         code = _CODES.get(error.status_code, "processing")
         return render(error_response(FhirError(error.status_code, code, str(error.detail))), _JSON, False)
 
+    @app.exception_handler(FhirError)
+    async def fhir_error(request: Request, error: FhirError) -> Response:
+        return render(error_response(error), _JSON, False)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)

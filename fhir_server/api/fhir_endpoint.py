@@ -12,6 +12,9 @@ from starlette.responses import Response, StreamingResponse
 
 from fhir_server.api.negotiation import FORM, parse_body, response_type
 from fhir_server.audit.capture import RequestAuditor, RequestFacts
+from fhir_server.audit.log import AuditUnavailable
+from fhir_server.audit.security import actor_from
+from fhir_server.auth import gate
 from fhir_server.fhir import json as fhir_json
 from fhir_server.fhir.outcome import FhirError
 from fhir_server.fhir.primitives import new_id
@@ -38,6 +41,9 @@ async def fhir_endpoint(request: Request, state: State) -> Response:
     auditor = RequestAuditor(state.audit, facts) if state.audit else None
     path = request.url.path.strip("/")
     try:
+        access = await gate.access_of(request, state, path, base_url)
+        if auditor is not None:
+            auditor.identify(actor_from(access.principal))
         media_type = response_type(request.query_params.get("_format"), request.headers.get("accept"))
         body = None
         if request.method in BODY_METHODS:
@@ -49,13 +55,18 @@ async def fhir_endpoint(request: Request, state: State) -> Response:
                 params = params + parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
             elif raw:
                 body = parse_body(content_type, raw, request.method)
-        ctx = Context(state.settings, state.database, state.store, base_url, auditor=auditor)
+        ctx = Context(state.settings, state.database, state.store, base_url, access=access, auditor=auditor)
         response = await perform(ctx, FhirRequest(request.method, path, params, request.headers, body))
+        await gate.refused(request, state, access, path, response.status)
     except FhirError as error:  # refused before it became an interaction: still on the record
         response = error_response(error)
         if auditor is not None:
-            await auditor.record(FhirRequest(request.method, path, params), _route_or_none(request.method, path),
-                                 response, [])
+            try:
+                await auditor.record(FhirRequest(request.method, path, params),
+                                     _route_or_none(request.method, path), response, [])
+            except AuditUnavailable:
+                response = error_response(FhirError(503, "transient", "The audit log cannot be written; the "
+                                                    "request was refused so that it does not go unaudited"))
     response.headers["X-Request-Id"] = request_id
     return render(response, media_type, pretty, head=request.method == "HEAD")
 

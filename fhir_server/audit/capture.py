@@ -8,13 +8,13 @@ adapter hands to the interactions (`Context.auditor`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fhir_server.audit.collections import OUTBOX
 from fhir_server.audit.log import AuditLog, record_document
 from fhir_server.audit.record import Actor, AuditRecord, outcome_for_status
-from fhir_server.fhir.primitives import now
+from fhir_server.fhir.primitives import new_id, now
 from fhir_server.interactions.model import FhirRequest, FhirResponse, Route
 from fhir_server.search.compartments import memberships
 from fhir_server.search.extract import extract
@@ -99,12 +99,22 @@ def records_for(facts: RequestFacts, req: FhirRequest, route: Route | None, resp
         resources=resources, query=query, patients=tuple(patients), request_id=facts.request_id)]
 
 
+def system_trail(job: str, interaction: str) -> WriteTrail:
+    """Side writes recording the versions a server job stores on its own (no request, no user):
+    the actor is the job, named as `system:<job>`."""
+    return WriteTrail(RequestFacts(new_id(), None, "", Actor(identifier=f"system:{job}")), interaction)
+
+
 class RequestAuditor:
     """The auditing of one HTTP request: every interaction it performs, Bundle entries included."""
 
     def __init__(self, log: AuditLog, facts: RequestFacts) -> None:
         self.log = log
         self.facts = facts
+
+    def identify(self, actor: Actor | None) -> None:
+        """Name the caller once the bearer token is verified (refusals before that stay anonymous)."""
+        self.facts = replace(self.facts, actor=actor)
 
     def trail(self, route: Route) -> WriteTrail:
         return WriteTrail(self.facts, route.interaction)

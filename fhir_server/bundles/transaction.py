@@ -22,7 +22,7 @@ from fhir_server.interactions import conditional
 from fhir_server.interactions.model import Context, FhirResponse
 from fhir_server.interactions.routing import parse_route
 from fhir_server.storage.database import WriteConflict
-from fhir_server.storage.repository import PendingInserts
+from fhir_server.storage.repository import PendingWrites
 
 _POST, _PUT = PROCESSING_ORDER["POST"], PROCESSING_ORDER["PUT"]
 
@@ -40,7 +40,7 @@ async def run_transaction(ctx: Context, entries: list[Entry]) -> FhirResponse:
     """Perform `entries` as one transaction; a `transaction-response` Bundle, or the failure."""
     _refuse_duplicate_urls(entries)
     try:
-        responses = await ctx.transaction(lambda tx: _perform_all(replace(tx, pending=PendingInserts()), entries))
+        responses = await ctx.transaction(lambda tx: _perform_all(replace(tx, pending=PendingWrites()), entries))
     except EntryFailed as failed:
         return naming_entry(failed.entry, failed.response)
     return FhirResponse(200, response_bundle(ctx, "transaction-response", responses))

@@ -4,7 +4,7 @@ Loads Bundles and NDJSON from files or folders (see `sources`) straight into the
 running server's embedded one, `MONGODB_URI`, or an embedded one started for the command), or
 into a running server with `--url`. Shows a progress bar with resources/s and ends with the
 counts and errors per file; exit status 1 when anything failed. Safe to re-run: resources with
-ids are written with PUT to that id (`loader.idempotent`).
+ids are written with PUT to that id (`sources.idempotent`).
 """
 
 from __future__ import annotations
@@ -17,14 +17,17 @@ from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fhir_server.cli import add_data_dir, settings_from
-from fhir_server.importing.loader import HttpTarget, Outcome, Target, database_target, idempotent
-from fhir_server.importing.sources import SOURCE_MODULES, SOURCES, Source, SourceError, files_of
+from fhir_server.importing.sources import SOURCE_MODULES, SOURCES, Source, SourceError, files_of, idempotent
+
+if TYPE_CHECKING:
+    from fhir_server.importing.loader import Outcome, Target
 
 Json = dict
 
@@ -93,6 +96,9 @@ def print_report(reports: list[FileReport], console: Console) -> None:
 
 
 async def _import(args: argparse.Namespace) -> int:
+    # The whole server stack loads only when an import runs, not for every `fhir-server` command.
+    from fhir_server.importing.loader import HttpTarget, database_target
+
     source = SOURCES[args.source]
     files = list(files_of(source, [Path(p) for p in args.paths]))
     missing = [f for f in files if not f.exists()]

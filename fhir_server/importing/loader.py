@@ -1,9 +1,6 @@
 """Writing imported Bundles: straight into the database through the interaction code, or to a server.
 
-Every Bundle is first made idempotent: an entry creating a resource that carries an id
-(`POST Patient` with `"id": "abc"`) becomes `PUT Patient/abc`, so running an import twice leaves
-one resource per id (a new version, the same content). Its fullUrl keeps naming it, so references
-between the entries still resolve. The Bundle is then performed as a POST to the base:
+Every Bundle has been made idempotent (`sources.idempotent`) and is performed as a POST to the base:
 - `DatabaseTarget` builds the same `Context` a request gets (unrestricted access, audited as the
   operator) and calls `dispatch.perform`: validation, reference resolution, search indexing and
   transactions are exactly those of the REST API;
@@ -51,16 +48,6 @@ class Outcome:
 
 class Target(Protocol):
     async def submit(self, bundle: Json) -> Outcome: ...
-
-
-def idempotent(bundle: Json) -> Json:
-    """`bundle` with creates of resources that carry an id turned into PUTs to that id (in place)."""
-    for entry in bundle.get("entry") or []:
-        request, resource = entry.get("request") or {}, entry.get("resource")
-        if (request.get("method") == "POST" and isinstance(resource, dict) and resource.get("id")
-                and request.get("url") == resource.get("resourceType") and not request.get("ifNoneExist")):
-            entry["request"] = {**request, "method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
-    return bundle
 
 
 def outcome_of(status: int, body: Json | None) -> Outcome:

@@ -61,6 +61,20 @@ def register_source(name: str, *, patterns: tuple[str, ...], help: str) -> Calla
     return register
 
 
+def idempotent(bundle: Json) -> Json:
+    """`bundle` with creates of resources that carry an id turned into PUTs to that id (in place).
+
+    Running an import twice then leaves one resource per id (a new version, the same content).
+    The entry's fullUrl keeps naming it, so references between the entries still resolve.
+    """
+    for entry in bundle.get("entry") or []:
+        request, resource = entry.get("request") or {}, entry.get("resource")
+        if (request.get("method") == "POST" and isinstance(resource, dict) and resource.get("id")
+                and request.get("url") == resource.get("resourceType") and not request.get("ifNoneExist")):
+            entry["request"] = {**request, "method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
+    return bundle
+
+
 def files_of(source: Source, paths: Iterable[Path]) -> Iterator[Path]:
     """The files named, and in named folders (recursively, sorted) those the source accepts."""
     for path in paths:

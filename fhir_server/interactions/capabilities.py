@@ -7,6 +7,7 @@ cannot claim more (or less) than the server does.
 from __future__ import annotations
 
 from fhir_server import FHIR_VERSION, __version__
+from fhir_server.auth.urls import rest_security
 from fhir_server.definitions import resource_types
 from fhir_server.fhir.primitives import format_instant, now
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Json, Route
@@ -67,6 +68,7 @@ def capability_statement(ctx: Context) -> Json:
         "patchFormat": PATCH_FORMATS,
         "rest": [{
             "mode": "server",
+            **({"security": rest_security(ctx.base_url)} if ctx.settings.auth_enabled else {}),
             "resource": [_resource(t) for t in resource_types()],
             "interaction": [{"code": c} for c in SYSTEM_INTERACTIONS if c in HANDLERS],
             **(system_search() if "search-system" in HANDLERS else {}),

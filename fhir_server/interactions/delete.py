@@ -8,7 +8,7 @@ from __future__ import annotations
 from fhir_server.interactions import conditional
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Route
 from fhir_server.interactions.registry import interaction
-from fhir_server.interactions.responses import etag
+from fhir_server.interactions.responses import check_visible, etag
 
 
 @interaction("delete", writes=True)
@@ -24,6 +24,7 @@ async def conditional_delete(ctx: Context, req: FhirRequest, route: Route) -> Fh
 
 
 async def _delete(ctx: Context, resource_type: str, resource_id: str) -> FhirResponse:
+    await check_visible(ctx, resource_type, resource_id)
     version = await ctx.store.delete(ctx.session, resource_type, resource_id, ctx.side_writes)
     if version is None:
         return FhirResponse(204)

@@ -30,12 +30,12 @@ from fhir_server.interactions import (  # noqa: F401
     search,
     update,
 )
-from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Route, WriteTrail
+from fhir_server.interactions.model import UNRESTRICTED, Context, FhirRequest, FhirResponse, Json, Route, WriteTrail
 from fhir_server.interactions.registry import HANDLERS, allowed
 from fhir_server.interactions.routing import parse_route
-from fhir_server.storage import UNAVAILABLE_ERRORS
+from fhir_server.storage import UNAVAILABLE_ERRORS, Version
 from fhir_server.storage.database import WriteConflict
-from fhir_server.storage.repository import VersionMismatch
+from fhir_server.storage.repository import SideWrites, VersionMismatch
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,21 @@ async def perform(ctx: Context, req: FhirRequest) -> FhirResponse:
     except FhirError as error:
         return await _audited(ctx, req, None, error_response(error), None)
     trail = ctx.auditor.trail(route) if ctx.auditor else None
-    response = await _execute(replace(ctx, side_writes=trail) if trail else ctx, req, route)
+    response = await _execute(replace(ctx, side_writes=_side_writes(ctx, trail)), req, route)
     return await _audited(ctx, req, route, response, trail)
+
+
+def _side_writes(ctx: Context, trail: WriteTrail | None) -> SideWrites | None:
+    """What happens with every version the interaction stores, in its transaction: the caller's
+    access checks it (raising rolls the write back), then the audit trail records it."""
+    if ctx.access is UNRESTRICTED:
+        return trail
+
+    def check_and_record(version: Version) -> list[tuple[str, Json]]:
+        ctx.access.check_written(version)
+        return trail(version) if trail else []
+
+    return check_and_record
 
 
 async def _execute(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:

@@ -13,8 +13,8 @@ from fhir_server.fhir.primitives import date_time_range, format_instant, new_id,
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Json, Route
 from fhir_server.interactions.paging import bundle_links, decode_cursor, encode_cursor, page_size
 from fhir_server.interactions.registry import interaction
-from fhir_server.interactions.responses import etag
-from fhir_server.storage import Version
+from fhir_server.interactions.responses import etag, hidden_forbidden, is_hidden, visible_versions
+from fhir_server.storage import HistoryPage, Version
 
 _STATUS = {"POST": "201 Created", "PUT": "200 OK", "PATCH": "200 OK", "DELETE": "204 No Content"}
 
@@ -22,6 +22,10 @@ _STATUS = {"POST": "201 Created", "PUT": "200 OK", "PATCH": "200 OK", "DELETE": 
 @interaction("history-instance", "history-type", "history-system")
 async def history(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
     count = page_size(ctx, req)
+    # The history of a resource outside the caller's reach looks like that of an unknown one.
+    hidden = bool(route.id) and await is_hidden(ctx, route.type, route.id)
+    if hidden and ctx.settings.hidden_status == 403:
+        raise hidden_forbidden(route.type, route.id)
     since = _instant_param(req, "_since")
     at = _range_param(req, "_at")
     cursor = decode_cursor(req)
@@ -29,15 +33,16 @@ async def history(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
     if cursor:
         position, backwards = cursor
         anchor = (datetime.fromtimestamp(position["ts"] / 1000, UTC), position["id"])
-    page = await ctx.store.history(route.type, route.id, count=count, since=since, at=at,
-                                   anchor=anchor, backwards=backwards)
-    versions = page.versions
+    page = HistoryPage([], False) if hidden else await ctx.store.history(
+        route.type, route.id, count=count, since=since, at=at, anchor=anchor, backwards=backwards)
+    # A restricted caller sees the versions of resources it may see now (pages may come out short).
+    versions = await visible_versions(ctx, page.versions) if not route.id else page.versions
     older = page.has_more if not backwards else bool(cursor)
     newer = page.has_more if backwards else bool(cursor)
     bundle: Json = {"resourceType": "Bundle", "id": new_id(), "meta": {"lastUpdated": format_instant(now())},
                     "type": "history"}
     if route.interaction == "history-instance" and not (since or at):
-        bundle["total"] = await ctx.store.count_history(route.type, route.id)
+        bundle["total"] = 0 if hidden else await ctx.store.count_history(route.type, route.id)
     bundle["link"] = bundle_links(
         ctx, req, req.params,
         next_cursor=encode_cursor(_position(versions[-1]), False) if versions and older else None,

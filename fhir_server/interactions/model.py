@@ -8,7 +8,7 @@ from typing import Any, Protocol, TypeVar
 
 from fhir_server.config import Settings
 from fhir_server.storage import Database, ResourceStore, Session, Version
-from fhir_server.storage.repository import PendingInserts, SideWrites
+from fhir_server.storage.repository import PendingWrites, SideWrites
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -91,6 +91,11 @@ class Access(Protocol):
         """A filter every query on `resource_type`'s collection must also satisfy; None: no limit."""
         ...
 
+    def check_written(self, version: Version) -> None:
+        """Raise a 403 `FhirError` if the caller may not store `version` (e.g. outside its patient's
+        compartment); called inside the write's transaction, so the write is rolled back."""
+        ...
+
 
 class Unrestricted:
     """The access of the server itself and of unauthenticated deployments: everything."""
@@ -101,6 +106,9 @@ class Unrestricted:
         return None
 
     def restrict(self, resource_type: str) -> Json | None:
+        return None
+
+    def check_written(self, version: Version) -> None:
         return None
 
 
@@ -146,7 +154,7 @@ class Context:
     auditor: Auditor | None = None
     side_writes: SideWrites | None = None
     """Documents to write with every stored version, in the same transaction (audit records)."""
-    pending: PendingInserts | None = None
+    pending: PendingWrites | None = None
     """A transaction Bundle's staged creates, inserted together before its next phase."""
 
     def in_session(self, session: Session) -> Context:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Route
 from fhir_server.interactions.registry import interaction
-from fhir_server.interactions.responses import current_resource, live, not_modified, version_headers
+from fhir_server.interactions.responses import (
+    check_visible,
+    current_resource,
+    live,
+    not_modified,
+    version_headers,
+)
 
 
 @interaction("read")
@@ -20,6 +26,7 @@ async def read(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
 @interaction("vread")
 async def vread(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
     version = None
+    await check_visible(ctx, route.type, route.id)
     if route.vid.isdigit():
         version = await ctx.store.read_version(route.type, route.id, int(route.vid), ctx.session)
     version = live(version, f"Version {route.vid} of {route.type}/{route.id}")

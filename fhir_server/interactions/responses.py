@@ -40,8 +40,51 @@ def live(version: Version | None, what: str) -> Version:
 
 
 async def current_resource(ctx: Context, resource_type: str, resource_id: str) -> Version:
-    """The live current version of a resource, else 404 or 410."""
+    """The live current version of a resource the caller may see, else 404 or 410."""
+    await check_visible(ctx, resource_type, resource_id)
     return live(await ctx.store.read(resource_type, resource_id, ctx.session), f"{resource_type}/{resource_id}")
+
+
+async def check_visible(ctx: Context, resource_type: str, resource_id: str) -> None:
+    """Refuse a resource that exists outside the caller's access (`ctx.access.restrict`): 404, so that
+    nothing tells it exists, or 403 when `FHIR_HIDDEN_STATUS` says so. One that does not exist
+    passes: the interaction answers as it does for anyone (and a write is checked as it is stored)."""
+    if not await is_hidden(ctx, resource_type, resource_id):
+        return
+    if ctx.settings.hidden_status == 403:
+        raise hidden_forbidden(resource_type, resource_id)
+    raise not_found(f"{resource_type}/{resource_id} is not known")
+
+
+def hidden_forbidden(resource_type: str, resource_id: str) -> FhirError:
+    return FhirError(403, "forbidden", f"{resource_type}/{resource_id} is outside this access token's reach")
+
+
+async def is_hidden(ctx: Context, resource_type: str, resource_id: str) -> bool:
+    """Whether the resource exists (live or deleted) but lies outside the caller's access."""
+    restriction = ctx.access.restrict(resource_type)
+    if restriction is None:
+        return False
+    if await ctx.store.find(resource_type, {"$and": [{"_id": resource_id}, restriction]}, 1, ctx.session):
+        return False
+    return await ctx.store.read(resource_type, resource_id, ctx.session) is not None
+
+
+async def visible_versions(ctx: Context, versions: list[Version]) -> list[Version]:
+    """The versions (of any types) whose resource the caller may currently see."""
+    by_type: dict[str, set[str]] = {}
+    for version in versions:
+        by_type.setdefault(version.type, set()).add(version.id)
+    allowed: set[tuple[str, str]] = set()
+    for resource_type, ids in by_type.items():
+        restriction = ctx.access.restrict(resource_type)
+        if restriction is None:
+            allowed.update((resource_type, i) for i in ids)
+            continue
+        found = await ctx.store.find(resource_type, {"$and": [{"_id": {"$in": sorted(ids)}}, restriction]},
+                                     len(ids), ctx.session)
+        allowed.update((resource_type, v.id) for v in found)
+    return [v for v in versions if (v.type, v.id) in allowed]
 
 
 def accept_resource(body: object, resource_type: str, settings: Settings | None = None) -> Json:

@@ -98,6 +98,9 @@ def _parse(ctx: Context, req: FhirRequest, route: Route) -> Search:
         raise SearchError(ignored[0], f"parameter {ignored[0]} is not supported")
     params = [(k, v) for k, v in params if k not in _IGNORED_RESULT_PARAMS]
     types, explicit, params = _types(route, params)
+    if explicit and route.interaction == "search-system":
+        for resource_type in types:  # the dispatcher checked the system search, not each named type
+            ctx.access.require("search-type", resource_type)
     types = [t for t in types if explicit or _may_search(ctx, t)]
     if not types:
         raise FhirError(403, "forbidden", "The access token permits searching none of these types")
@@ -108,8 +111,8 @@ def _parse(ctx: Context, req: FhirRequest, route: Route) -> Search:
         criteria = [(k, v) for k, v in criteria if k not in unknown]
         queries = {t: parse_query(t, criteria, strict) for t in types}
     include, revinclude = _parse_includes(types, [(k, v) for k, v in params if k.split(":", 1)[0] in _INCLUDES])
-    compartment = tuple(route.compartment.split("/", 1)) if route.compartment else None
-    return Search(queries, include, revinclude, ignored + unknown, compartment)  # type: ignore[arg-type]
+    owner, _, owner_id = (route.compartment or "").partition("/")
+    return Search(queries, include, revinclude, ignored + unknown, (owner, owner_id) if owner_id else None)
 
 
 def _types(route: Route, params: list[tuple[str, str]]) -> tuple[list[str], bool, list[tuple[str, str]]]:

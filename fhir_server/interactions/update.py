@@ -7,7 +7,7 @@ from fhir_server.fhir.primitives import new_id
 from fhir_server.interactions import conditional
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Json, Route
 from fhir_server.interactions.registry import interaction
-from fhir_server.interactions.responses import accept_resource, parse_version_tag, version_response
+from fhir_server.interactions.responses import accept_resource, check_visible, parse_version_tag, version_response
 
 
 @interaction("update", writes=True)
@@ -34,6 +34,7 @@ async def conditional_update(ctx: Context, req: FhirRequest, route: Route) -> Fh
 async def store_update(ctx: Context, req: FhirRequest, resource_type: str, resource_id: str, resource: Json,
                        method: str = "PUT") -> FhirResponse:
     """Store a new version honouring `If-Match`: 200, or 201 when the update creates."""
+    await check_visible(ctx, resource_type, resource_id)
     if_match = req.headers.get("if-match")
     expected = parse_version_tag(if_match, "If-Match") if if_match else None
     version, created = await ctx.store.update(ctx.session, resource_type, resource_id, resource,

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from fhir_server.fhir.primitives import now
 from fhir_server.prescriptions import rules
 from fhir_server.storage import Database, ResourceStore, Version
-from fhir_server.storage.repository import VersionMismatch
+from fhir_server.storage.repository import SideWrites, VersionMismatch
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,12 @@ SWEEP_BATCH = 10_000
 EXPIRED_REASON = {"text": "Expired: the validity period ended"}
 
 
-async def stop_expired(database: Database, store: ResourceStore, at: datetime | None = None) -> int:
-    """Stop every active prescription expired at `at` (default now); returns how many were stopped."""
+async def stop_expired(database: Database, store: ResourceStore, at: datetime | None = None,
+                       audit: Callable[[], SideWrites] | None = None) -> int:
+    """Stop every active prescription expired at `at` (default now); returns how many were stopped.
+
+    `audit` gives the side writes that put each change on the audit trail in its own transaction.
+    """
     at = at or now()
     # Validity ends are FHIR dates or dateTimes (strings); any that ended by `at` sorts before the
     # day after tomorrow whatever its zone. The exact test is `rules.expired`.
@@ -41,7 +46,7 @@ async def stop_expired(database: Database, store: ResourceStore, at: datetime | 
             continue
         try:
             await database.transaction(lambda session, v=version: store.update(
-                session, "MedicationRequest", v.id, _stopped(v), if_match=v.vid))
+                session, "MedicationRequest", v.id, _stopped(v), if_match=v.vid, side=audit() if audit else None))
         except VersionMismatch:  # changed since the query (dispensed, cancelled...): the next sweep decides
             continue
         stopped += 1
@@ -55,8 +60,9 @@ def _stopped(version: Version) -> dict:
 class ExpirySweeper:
     """Runs `stop_expired` at start-up and then every `interval` seconds (0: never)."""
 
-    def __init__(self, database: Database, store: ResourceStore, interval: float) -> None:
-        self.database, self.store, self.interval = database, store, interval
+    def __init__(self, database: Database, store: ResourceStore, interval: float,
+                 audit: Callable[[], SideWrites] | None = None) -> None:
+        self.database, self.store, self.interval, self.audit = database, store, interval, audit
         self.task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -72,7 +78,7 @@ class ExpirySweeper:
     async def _run(self) -> None:
         while True:
             try:
-                stopped = await stop_expired(self.database, self.store)
+                stopped = await stop_expired(self.database, self.store, audit=self.audit)
                 if stopped:
                     log.info("stopped %d expired prescriptions", stopped)
             except Exception:  # a failed sweep (database down...) is retried at the next interval

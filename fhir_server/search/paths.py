@@ -49,6 +49,8 @@ class CompiledPath:
     extract: Extractor
     single: bool
     compiled: bool  # False when fhirpathpy evaluates it
+    types: frozenset[str] | None = None
+    """The FHIR types the values can have, where the element model tells (None: unknown)."""
 
 
 def _tokens(expression: str) -> list[str]:
@@ -68,6 +70,7 @@ class _Branch:
     steps: list[Step]
     single: bool
     shape: str  # the path without type filters: branches of one choice element share it
+    filtered: str | None = None  # the type of the last `as`/`ofType` filter, if any
 
 
 class _Parser:
@@ -126,7 +129,8 @@ class _Parser:
                 branch.steps.append(_index_step(index))
                 branch.single = True
             elif token == "as":
-                branch.steps.append(_type_filter(self.take()))
+                branch.filtered = self.take()
+                branch.steps.append(_type_filter(branch.filtered))
             else:
                 self.invocation(branch)
         return [branch]
@@ -141,7 +145,8 @@ class _Parser:
             return
         self.take("(")
         if name in ("as", "ofType"):
-            branch.steps.append(_type_filter(self.take()))
+            branch.filtered = self.take()
+            branch.steps.append(_type_filter(branch.filtered))
         elif name == "first":
             branch.steps.append(_index_step(0))
             branch.single = True
@@ -248,6 +253,21 @@ def _static_single(branch_expression: str, resource_type: str) -> bool:
     return True
 
 
+def _static_types(branch: _Branch, resource_type: str) -> frozenset[str] | None:
+    """The types a plain path's values can have, from the element model; None when unknown."""
+    contexts = {resource_type}
+    for name in branch.shape.split(".")[1:]:
+        if name == "where":
+            continue
+        if name.startswith("extension("):
+            return None
+        contexts = {t for context in contexts if (element := children(context).get(name))
+                    for _, t in element.keys}
+    if branch.filtered:
+        contexts = {branch.filtered} if branch.filtered in contexts or not contexts else contexts & {branch.filtered}
+    return frozenset(contexts) or None
+
+
 def _run(steps: list[Step]) -> Callable[[list[Node]], list[Node]]:
     def run(nodes: list[Node]) -> list[Node]:
         for step in steps:
@@ -276,7 +296,9 @@ def _compile_subset(expression: str, resource_type: str) -> CompiledPath:
             for run in runs:
                 out += run(root)
             return out
-    return CompiledPath(extract, single, True)
+    kinds = [_static_types(b, resource_type) for b in branches]
+    types = None if any(k is None for k in kinds) else frozenset().union(*kinds)
+    return CompiledPath(extract, single, True, types)
 
 
 @cache

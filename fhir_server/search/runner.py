@@ -12,6 +12,7 @@ import heapq
 from dataclasses import dataclass
 from typing import Any
 
+from fhir_server.search.expand import Branch, branches
 from fhir_server.search.keyset import SortField, beyond, merge_key, position
 from fhir_server.search.plan import NOT_DELETED, Plan, Restrict, resolve, restricted
 from fhir_server.storage import Database, Session
@@ -44,15 +45,54 @@ class Runner:
 
     def find(self, resource_type: str, filter_: Json, projection: Json | None = None) -> Any:
         """A cursor over the live documents of `resource_type` matching `filter_` (access applied)."""
-        query = restricted({"$and": [filter_, NOT_DELETED]}, resource_type, self.restrict)
+        # One flat document, not an `$and`: SecantusDB plans indexes for the simpler form only.
+        live = {**filter_, **NOT_DELETED} if "del" not in filter_ else {"$and": [filter_, NOT_DELETED]}
+        query = restricted(live, resource_type, self.restrict)
         return self.database.resources(resource_type).find(query, projection, session=self.session)
 
     async def count(self, filters: dict[str, Json]) -> int:
         """How many documents match, over every `type -> final filter`."""
         total = 0
         for resource_type, filter_ in filters.items():
-            total += await self.database.resources(resource_type).count_documents(filter_, session=self.session)
+            collection = self.database.resources(resource_type)
+            parts = branches(filter_)
+            if len(parts) == 1 and not parts[0].residuals:
+                total += await collection.count_documents(parts[0].filter, session=self.session)
+                continue
+            # Branches may overlap and need their residual checks: count the distinct ids.
+            ids: set[str] = set()
+            for part in parts:
+                projection = {"_id": 1, **{path: 1 for path, _ in part.residuals}}
+                docs = await collection.find(part.filter, projection, session=self.session).to_list(length=None)
+                ids.update(d["_id"] for d in docs if part.accepts(d))
+            total += len(ids)
         return total
+
+    async def _first(self, resource_type: str, query: Json, spec: list[tuple[str, int]], fields: list[SortField],
+                     projection: Json, limit: int) -> list[tuple[tuple, Hit]]:
+        """The first `limit` documents in sort order: each index-friendly branch on its own, merged."""
+        collection = self.database.resources(resource_type)
+        runs = []
+        for part in branches(query):
+            cursor = collection.find(part.filter, _with_paths(projection, part), session=self.session).sort(spec)
+            if not part.residuals:
+                docs = await cursor.limit(limit).to_list(length=None)
+            else:
+                docs = []
+                async for doc in cursor:
+                    if part.accepts(doc):
+                        docs.append(doc)
+                        if len(docs) >= limit:
+                            break
+                await cursor.close()
+            runs.append([(merge_key(d, resource_type, fields), (resource_type, d)) for d in docs])
+        seen: set[str] = set()
+        out = []
+        for key, hit in heapq.merge(*runs, key=lambda pair: pair[0]) if len(runs) > 1 else runs[0]:
+            if hit[1]["_id"] not in seen:
+                seen.add(hit[1]["_id"])
+                out.append((key, hit))
+        return out[:limit]
 
     async def page(self, filters: dict[str, Json], fields: list[SortField], count: int, projection: Json,
                    anchor: Json | None = None, backwards: bool = False) -> Page:
@@ -65,23 +105,29 @@ class Runner:
         for resource_type, filter_ in filters.items():
             query = filter_ if anchor is None else {"$and": [filter_, beyond(fields, anchor, resource_type,
                                                                             backwards)]}
+            if not backwards:
+                runs.append(await self._first(resource_type, query, spec, fields, projection, count + 1))
+                continue
+            # The last `count` before the anchor in forward order: skip is exact here, it is
+            # computed from the same anchor on the same data in this very request.
             collection = self.database.resources(resource_type)
-            cursor = collection.find(query, projection, session=self.session).sort(spec)
-            if backwards:
-                # The last `count` before the anchor in forward order: skip is exact here, it
-                # is computed from the same anchor on the same data in this very request.
-                before = await collection.count_documents(query, session=self.session)
-                available += before
-                cursor = cursor.skip(max(0, before - count)).limit(count)
-            else:
-                cursor = cursor.limit(count + 1)
-            docs = await cursor.to_list(length=None)
+            before = await collection.count_documents(query, session=self.session)
+            available += before
+            docs = await collection.find(query, projection, session=self.session).sort(spec).skip(
+                max(0, before - count)).limit(count).to_list(length=None)
             runs.append([(merge_key(d, resource_type, fields), (resource_type, d)) for d in docs])
         merged = [hit for _, hit in heapq.merge(*runs, key=lambda pair: pair[0])] if len(runs) > 1 else [
             hit for _, hit in runs[0]]
         if backwards:
             return Page(merged[-count:], available > count)
         return Page(merged[:count], len(merged) > count)
+
+
+def _with_paths(projection: Json, part: Branch) -> Json:
+    """`projection` plus the fields `part`'s residual checks read (unless a parent is projected)."""
+    extra = {path: 1 for path, _ in part.residuals
+             if not any(path == p or path.startswith(p + ".") for p in projection)}
+    return {**projection, **extra} if extra else projection
 
 
 def boundary(hit: Hit, fields: list[SortField]) -> Json:

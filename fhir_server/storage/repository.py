@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ReplaceOne, ReturnDocument, UpdateOne
 
 from fhir_server.fhir.primitives import format_instant, new_id, now
 from fhir_server.storage.database import HISTORY, Database, Session, WriteConflict
@@ -37,30 +37,44 @@ NewItem = tuple[str, Json, SideWrites | None, str | None]
 """A resource to create: (type, resource, side writes, id or None for a server-assigned one)."""
 
 
-class PendingInserts:
-    """Documents to insert later in a transaction, one `insert_many` per collection.
+class PendingWrites:
+    """Writes made later in a transaction: inserts (one `insert_many` per collection) and updates
+    (one `bulk_write` per collection).
 
-    On SecantusDB a write costs mostly per command, so a transaction Bundle's creates are staged
-    here and written together instead of three round trips each.
+    On SecantusDB a write costs mostly per command, so a transaction Bundle's creates and updates
+    are staged here and written together instead of three or four round trips each.
     """
 
     def __init__(self) -> None:
         self.documents: dict[str, list[Json]] = defaultdict(list)
+        self.operations: dict[str, list[ReplaceOne | UpdateOne]] = defaultdict(list)
         self.known: dict[tuple[str, str], Json | None] = {}
-        """Current-version metadata fetched ahead for resources the transaction will write (None: absent)."""
+        """Current documents fetched ahead for resources the transaction will write (None: absent)."""
 
     def take_known(self, resource_type: str, resource_id: str) -> tuple[bool, Json | None]:
-        """Whether the current metadata of a resource was fetched ahead, and it (used once)."""
+        """Whether the current document of a resource was fetched ahead, and it (used once)."""
         key = (resource_type, resource_id)
         return (True, self.known.pop(key)) if key in self.known else (False, None)
 
     def add(self, collection: str, document: Json) -> None:
         self.documents[collection].append(document)
 
+    def add_operation(self, collection: str, operation: ReplaceOne | UpdateOne) -> None:
+        self.operations[collection].append(operation)
+
     async def flush(self, database: Database, session: Session) -> None:
-        """Insert everything staged (in `session`'s transaction) and start empty again."""
-        staged, self.documents = self.documents, defaultdict(list)
-        for collection, documents in staged.items():
+        """Write everything staged (in `session`'s transaction) and start empty again.
+
+        Every staged update names the version it replaces: one that matches nothing means a
+        concurrent writer got there first (`WriteConflict`, the transaction is retried).
+        """
+        inserts, self.documents = self.documents, defaultdict(list)
+        operations, self.operations = self.operations, defaultdict(list)
+        for collection, batch in operations.items():
+            result = await database.collection(collection).bulk_write(batch, ordered=False, session=session)
+            if result.matched_count != len(batch):
+                raise WriteConflict(f"{len(batch) - result.matched_count} {collection} documents changed concurrently")
+        for collection, documents in inserts.items():
             await database.collection(collection).insert_many(documents, ordered=False, session=session)
 
 
@@ -167,7 +181,7 @@ class ResourceStore:
 
     async def create(self, session: Session | None, resource_type: str, resource: Json,
                      side: SideWrites | None = None, *, resource_id: str | None = None,
-                     pending: PendingInserts | None = None) -> Version:
+                     pending: PendingWrites | None = None) -> Version:
         """Store `resource` as version 1 under `resource_id`, or a new server-assigned id.
 
         Without a session the create joins the next group commit (its own transaction, shared
@@ -183,39 +197,32 @@ class ResourceStore:
         return (await self._create_batch(session, [item]))[0]
 
     async def _create_batch(self, session: Session, items: list[NewItem]) -> list[Version]:
-        pending = PendingInserts()
+        pending = PendingWrites()
         versions = self.stage_new(pending, items)
         await pending.flush(self.database, session)
         return versions
 
     async def insert_side(self, session: Session, documents: list[tuple[str, Json]]) -> None:
         """Insert side documents (audit records...) in the caller's transaction, one insert per collection."""
-        pending = PendingInserts()
+        pending = PendingWrites()
         for collection, document in documents:
             pending.add(collection, document)
         await pending.flush(self.database, session)
 
-    def stage_new(self, pending: PendingInserts, items: list[NewItem], method: str = "POST") -> list[Version]:
+    def stage_new(self, pending: PendingWrites, items: list[NewItem], method: str = "POST") -> list[Version]:
         """Versions 1 of new resources (under their given id, else a fresh one), their history
         entries and side documents added to `pending`: nothing is written yet."""
-        ts = now()
         versions = []
         for resource_type, resource, side, given_id in items:
-            resource_id = given_id or new_id()
-            stamped = _stamp(resource, resource_id, 1, ts)
-            index = self.indexer(resource_type, stamped)
-            version = Version(resource_type, resource_id, 1, ts, stamped, method, self._memberships(index))
+            document, version = self._next_version(resource_type, given_id or new_id(), resource, None, method)
             versions.append(version)
-            pending.add(resource_type, {"_id": resource_id, "vid": 1, "ts": ts, "res": stamped, "sp": index})
-            pending.add(HISTORY, {"_id": _history_id(resource_type, resource_id, 1), "t": resource_type,
-                                  "i": resource_id, "v": 1, "ts": ts, "m": method})
-            for collection, document in side(version) if side else ():
-                pending.add(collection, document)
+            pending.add(resource_type, document)
+            _stage_history_and_side(pending, version, side)
         return versions
 
     async def update(self, session: Session, resource_type: str, resource_id: str, resource: Json,
                      *, method: str = "PUT", if_match: int | None = None, side: SideWrites | None = None,
-                     pending: PendingInserts | None = None) -> tuple[Version, bool]:
+                     pending: PendingWrites | None = None) -> tuple[Version, bool]:
         """Store a new version; returns it and whether it created the resource (or revived a deleted one).
 
         `if_match` is the version the client expects to be current: a mismatch raises
@@ -229,17 +236,20 @@ class ResourceStore:
             raise VersionMismatch(if_match, current["vid"] if current else None)
         if known and current is None:
             return self.stage_new(pending, [(resource_type, resource, side, resource_id)], method)[0], True
-        version = await self._write(session, resource_type, resource_id, resource, current, method, side)
+        if known:
+            version = self._stage_replace(pending, resource_type, resource_id, resource, current, method, side)
+        else:
+            version = await self._write(session, resource_type, resource_id, resource, current, method, side)
         return version, current is None or bool(current.get("del"))
 
-    async def fetch_known(self, session: Session, pending: PendingInserts, targets: list[tuple[str, str]]) -> None:
-        """Fetch the current metadata of the resources `targets` names, one query per type, into `pending`."""
+    async def fetch_known(self, session: Session, pending: PendingWrites, targets: list[tuple[str, str]]) -> None:
+        """Fetch the current documents of the resources `targets` names, one query per type, into `pending`."""
         by_type: dict[str, list[str]] = defaultdict(list)
         for resource_type, resource_id in targets:
             by_type[resource_type].append(resource_id)
         for resource_type, ids in by_type.items():
-            cursor = self.database.resources(resource_type).find({"_id": {"$in": ids}}, self._meta_projection,
-                                                                 session=session)
+            cursor = self.database.resources(resource_type).find(
+                {"_id": {"$in": ids}}, {**self._meta_projection, "res": 1}, session=session)
             found = {doc["_id"]: doc for doc in await cursor.to_list(length=None)}
             pending.known.update(((resource_type, i), found.get(i)) for i in ids)
 
@@ -350,14 +360,14 @@ class ResourceStore:
         return await self.database.resources(resource_type).find_one({"_id": resource_id}, self._meta_projection,
                                                                      session=session)
 
-    async def _write(self, session: Session, resource_type: str, resource_id: str, resource: Json | None,
-                     current: Json | None, method: str, side: SideWrites | None = None) -> Version:
+    def _next_version(self, resource_type: str, resource_id: str, resource: Json | None, current: Json | None,
+                      method: str) -> tuple[Json, Version]:
+        """The current-version document and the `Version` that follow `current` (None: a first version)."""
         vid = current["vid"] + 1 if current else 1
         ts = now()
         if current and ts <= current["ts"]:
             # Keep lastUpdated strictly increasing per resource, so history order is version order.
             ts = current["ts"] + timedelta(milliseconds=1)
-        collection = self.database.resources(resource_type)
         if resource is None:
             document: Json = {"_id": resource_id, "vid": vid, "ts": ts, "del": True}
             # A deletion concerns the compartments the resource was in.
@@ -367,6 +377,12 @@ class ResourceStore:
             index = self.indexer(resource_type, resource)
             document = {"_id": resource_id, "vid": vid, "ts": ts, "res": resource, "sp": index}
             compartments = self._memberships(index)
+        return document, Version(resource_type, resource_id, vid, ts, resource, method, compartments)
+
+    async def _write(self, session: Session, resource_type: str, resource_id: str, resource: Json | None,
+                     current: Json | None, method: str, side: SideWrites | None = None) -> Version:
+        document, version = self._next_version(resource_type, resource_id, resource, current, method)
+        collection = self.database.resources(resource_type)
         if current is None:
             await collection.insert_one(document, session=session)
         else:
@@ -375,19 +391,40 @@ class ResourceStore:
                 return_document=ReturnDocument.BEFORE, session=session)
             if previous is None:
                 raise WriteConflict(f"{resource_type}/{resource_id} changed concurrently")
-            superseded: Json = {"end": ts}
-            if "res" in previous:
-                superseded["res"] = previous["res"]
-            await self.database.history.update_one(
-                {"_id": _history_id(resource_type, resource_id, current["vid"])}, {"$set": superseded},
-                session=session)
-        await self.database.history.insert_one(
-            {"_id": _history_id(resource_type, resource_id, vid), "t": resource_type, "i": resource_id,
-             "v": vid, "ts": ts, "m": method}, session=session)
-        version = Version(resource_type, resource_id, vid, ts, resource, method, compartments)
+            await self.database.history.update_one(*_superseding(version, current["vid"], previous), session=session)
+        await self.database.history.insert_one(_history_stub(version), session=session)
         if side:
             await self.insert_side(session, side(version))
         return version
+
+    def _stage_replace(self, pending: PendingWrites, resource_type: str, resource_id: str, resource: Json,
+                       current: Json, method: str, side: SideWrites | None) -> Version:
+        """Stage a new version replacing `current` (fetched ahead with its resource) in `pending`."""
+        document, version = self._next_version(resource_type, resource_id, resource, current, method)
+        pending.add_operation(resource_type, ReplaceOne({"_id": resource_id, "vid": current["vid"]}, document))
+        pending.add_operation(HISTORY, UpdateOne(*_superseding(version, current["vid"], current)))
+        _stage_history_and_side(pending, version, side)
+        return version
+
+
+def _stage_history_and_side(pending: PendingWrites, version: Version, side: SideWrites | None) -> None:
+    pending.add(HISTORY, _history_stub(version))
+    for collection, document in side(version) if side else ():
+        pending.add(collection, document)
+
+
+def _history_stub(version: Version) -> Json:
+    """The history entry of a new current version (its resource stays in the type's collection)."""
+    return {"_id": _history_id(version.type, version.id, version.vid), "t": version.type, "i": version.id,
+            "v": version.vid, "ts": version.ts, "m": version.method}
+
+
+def _superseding(version: Version, previous_vid: int, previous: Json) -> tuple[Json, Json]:
+    """(filter, update) giving the superseded version's history entry its resource and end time."""
+    superseded: Json = {"end": version.ts}
+    if "res" in previous:
+        superseded["res"] = previous["res"]
+    return {"_id": _history_id(version.type, version.id, previous_vid)}, {"$set": superseded}
 
 
 class VersionMismatch(Exception):

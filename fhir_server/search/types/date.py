@@ -161,8 +161,13 @@ def _merge(*conditions: tuple[str, str, Any]) -> dict:
     return out
 
 
-def conditions(s: str, e: str, value: DateValue, convert: Any = None) -> dict:
-    """The filter relating target range fields `s`..`e` to a query value under its prefix."""
+def conditions(s: str, e: str, value: DateValue, convert: Any = None, width: int | None = None) -> dict:
+    """The filter relating target range fields `s`..`e` to a query value under its prefix.
+
+    `width` bounds how long a stored range can be (a date or dateTime spans a year at most).
+    It adds bounds the conditions imply (`e > x` implies `s > x - width`), so that a one-sided
+    condition becomes an index range on `s` without changing what matches.
+    """
     qs, qe = value.lo, value.hi
     if convert is not None:
         qs, qe = convert(qs), convert(qe)
@@ -173,13 +178,13 @@ def conditions(s: str, e: str, value: DateValue, convert: Any = None) -> dict:
         case "ne":
             return {"$or": [{s: {"$lt": qs}}, {e: {"$gt": qe}}]}
         case "gt":
-            return {e: {"$gt": qe}}
+            return _after(s, e, qe, width)
         case "lt":
-            return {s: {"$lt": qs}}
+            return _before(s, e, qs, width)
         case "ge":
-            return {"$or": [{e: {"$gt": qe}}, inside]}
+            return {"$or": [_after(s, e, qe, width), inside]}
         case "le":
-            return {"$or": [{s: {"$lt": qs}}, inside]}
+            return {"$or": [_before(s, e, qs, width), inside]}
         case "sa":
             return {s: {"$gt": qe}}
         case "eb":
@@ -191,9 +196,25 @@ def conditions(s: str, e: str, value: DateValue, convert: Any = None) -> dict:
             return _merge((s, "$lte", hi), (e, "$gte", lo))
 
 
-def match(field: str, single: bool, modifier: str | None, values: list[DateValue]) -> dict:
-    """Any of `values` against the range(s) stored at `field`."""
-    return scoped(field, single, values, lambda prefix, v: conditions(prefix + "s", prefix + "e", v))
+def _after(s: str, e: str, bound: Any, width: int | None) -> dict:
+    """Ranges ending after `bound` (starting at most `width` before their end)."""
+    return {e: {"$gt": bound}, s: {"$gt": bound - width}} if width is not None else {e: {"$gt": bound}}
+
+
+def _before(s: str, e: str, bound: Any, width: int | None) -> dict:
+    """Ranges starting before `bound`."""
+    return {s: {"$lt": bound}, e: {"$lt": bound + width}} if width is not None else {s: {"$lt": bound}}
+
+
+# The longest range a date, dateTime or instant can stand for: a year given without month.
+POINT_WIDTH = 366 * 86_400_000
+POINT_TYPES = frozenset({"date", "dateTime", "instant"})
+
+
+def match(field: str, single: bool, modifier: str | None, values: list[DateValue], width: int | None = None
+          ) -> dict:
+    """Any of `values` against the range(s) stored at `field` (ranges `width` long at most, if given)."""
+    return scoped(field, single, values, lambda prefix, v: conditions(prefix + "s", prefix + "e", v, width=width))
 
 
 _EPOCH = datetime(1970, 1, 1)
