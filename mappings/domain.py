@@ -104,8 +104,8 @@ class FamilyHistoryItem(Record):
     relationship: str
     """A v3 RoleCode (`FTH`, `MTH`, `SIS`, `BRO`, `GRMTH`...)."""
     condition: Code
-    onset_age: int | None = None
-    """In years."""
+    onset_age: int | None = Field(default=None, ge=1)
+    """In whole years (FHIR ages are positive: a condition from birth has no onset age)."""
 
 
 class Insurance(Record):

@@ -39,7 +39,9 @@ def to_fhir(patient: Patient, prescription: Prescription) -> list[Json]:
         "encounter": reference("Encounter", "consultation", p.consultation_id) if p.consultation_id else None,
         "authoredOn": fhir_datetime(p.prescribed_at), "requester": reference("Practitioner", "account", p.doctor_id),
         "dosageInstruction": [dosage],
-        "dispenseRequest": {"validityPeriod": {"start": fhir_datetime(p.prescribed_at), "end": fhir_date(p.expires_on)},
+        # Valid from the day of prescribing (a date, like the end, so per-1 compares like with like).
+        "dispenseRequest": {"validityPeriod": {"start": fhir_date(p.prescribed_at.date()),
+                                               "end": fhir_date(p.expires_on)},
                             "numberOfRepeatsAllowed": p.refills}})
     return [request, *(dispensings.to_fhir(patient, p, d) for d in p.dispensings)]
 

@@ -90,7 +90,7 @@ patients = record(
                                               onset_date=optional(dates))),
     family_history=unique_by_id(record(domain.FamilyHistoryItem, id=ids,
                                           relationship=st.sampled_from(["FTH", "MTH", "BRO", "SIS", "GRMTH"]),
-                                          condition=codes, onset_age=optional(st.integers(0, 110)))),
+                                          condition=codes, onset_age=optional(st.integers(1, 110)))),
     insurance=unique_by_id(record(domain.Insurance, id=ids, provider=texts, policy_number=ids,
                                      valid_from=optional(dates), valid_to=optional(dates))),
     consultations=unique_by_id(consultations),

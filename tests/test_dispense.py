@@ -198,6 +198,12 @@ def test_the_sweep_stops_expired_prescriptions(make_server) -> None:
         stopped = c.get(f"/MedicationRequest/{expired['id']}").json()
         assert stopped["statusReason"]["text"].startswith("Expired")
         assert c.get(f"/MedicationRequest/{valid['id']}").json()["status"] == "active"
+        ids = f"{expired['id']},{valid['id']}"
+        stopped_ids = [e["resource"]["id"] for e in c.get("/MedicationRequest", params={
+            "_id": ids, "status": "stopped"}).json().get("entry", [])]
+        active_ids = [e["resource"]["id"] for e in c.get("/MedicationRequest", params={
+            "_id": ids, "status": "active"}).json().get("entry", [])]
+        assert (stopped_ids, active_ids) == ([expired["id"]], [valid["id"]])
         assert refusal(dispense(c, expired["id"]))["expression"] == ["MedicationRequest.status"]
 
 

@@ -19,6 +19,9 @@ from fhir_server.operations.access import visible
 from fhir_server.operations.parameters import operation_parameters
 from fhir_server.operations.registry import operation
 from fhir_server.prescriptions import rules
+from fhir_server.search.plan import compile_query
+from fhir_server.search.query import parse_query
+from fhir_server.search.runner import Runner
 
 DEFINITION = "https://medicalcycle.example/fhir/OperationDefinition/MedicationRequest-dispense"
 # The parameters of the OperationDefinition: name -> the Parameters value key it takes.
@@ -43,9 +46,7 @@ async def _dispense(ctx: Context, request_id: str, given: Json, expected: int | 
         raise not_found(f"{reference} is not known")
     current = found[0]
     request = current.resource
-    dispensed = len(await ctx.store.find(
-        "MedicationDispense", {"sp.prescription.r": reference, "res.status": {"$nin": list(rules.NOT_DISPENSED)}},
-        rules.allowed_dispenses(request) + 1, ctx.session))
+    dispensed = await _dispensed(ctx, reference)
     at = now()
     refused = rules.refusal(request, dispensed, at)
     if refused:
@@ -62,6 +63,14 @@ async def _dispense(ctx: Context, request_id: str, given: Json, expected: int | 
     return FhirResponse(200, {"resourceType": "Parameters", "parameter": [
         {"name": "dispense", "resource": created.resource}, {"name": "prescription", "resource": version.resource}]},
         {"ETag": f'W/"{version.vid}"'}, version, touched=[created, version])
+
+
+async def _dispensed(ctx: Context, reference: str) -> int:
+    """How many dispenses of the request use up refills: all of them, whatever the caller may see."""
+    query = parse_query("MedicationDispense", [("prescription", reference)], strict=True)
+    by_prescription = await Runner(ctx.database, None, ctx.session).filter(compile_query(query))
+    return await ctx.store.count("MedicationDispense", {
+        "$and": [by_prescription, {"res.status": {"$nin": list(rules.NOT_DISPENSED)}}]}, ctx.session)
 
 
 def _parameters(req: FhirRequest) -> Json:
