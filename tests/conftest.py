@@ -40,7 +40,7 @@ class LiveServer:
     server: uvicorn.Server
     thread: threading.Thread
     auth: BackendAuth | None = None
-    """Full-access tokens (`system/*.cruds`) for this server."""
+    """Full-access tokens (`tests.smart.FULL_ACCESS`) for this server."""
 
     def headers(self, **extra: str) -> dict[str, str]:
         """A full-access Authorization header (plus `extra`) for plain httpx calls."""

@@ -40,6 +40,10 @@ HTTP = httpx.Client(timeout=60)
 """For one-off requests: generous timeouts, since the shared test machine can be very busy."""
 
 
+FULL_ACCESS = "system/*.cruds system/AuditEvent.rs"
+"""Everything, the audit trail included: a `*` never covers AuditEvent, so it is named."""
+
+
 def run_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     """Run `work` against the server's database with the real storage code, in a fresh event loop on
     its own thread (callers such as Playwright's sync API may hold a running loop)."""
@@ -62,7 +66,7 @@ def generate_key(alg: str = "ES384") -> ECKey | RSAKey:
     return RSAKey.generate_key(2048, parameters={"kid": kid, "alg": alg}, private=True)
 
 
-def register_backend_client(settings: Settings, scope: str = "system/*.cruds", alg: str = "ES384",
+def register_backend_client(settings: Settings, scope: str = FULL_ACCESS, alg: str = "ES384",
                             client_id: str | None = None, jwks_url: str | None = None) -> tuple[str, Any]:
     """A private_key_jwt client with a key generated here: (client_id, private key)."""
     key = generate_key(alg)
@@ -85,7 +89,7 @@ def token_endpoint(url: str) -> str:
     return HTTP.get(f"{url}/.well-known/smart-configuration").json()["token_endpoint"]
 
 
-def backend_token(url: str, client_id: str, key: Any, scope: str = "system/*.cruds") -> httpx.Response:
+def backend_token(url: str, client_id: str, key: Any, scope: str = FULL_ACCESS) -> httpx.Response:
     """POST a client_credentials request to the server at `url` (possibly behind another public base)."""
     token_url = token_endpoint(url)
     return HTTP.post(f"{url}/auth/token", data={"grant_type": "client_credentials", "scope": scope,
@@ -96,7 +100,7 @@ def backend_token(url: str, client_id: str, key: Any, scope: str = "system/*.cru
 class BackendAuth(httpx.Auth):
     """Bearer tokens from the client_credentials grant, renewed shortly before they expire."""
 
-    def __init__(self, url: str, client_id: str, key: Any, scope: str = "system/*.cruds") -> None:
+    def __init__(self, url: str, client_id: str, key: Any, scope: str = FULL_ACCESS) -> None:
         self.url, self.client_id, self.key, self.scope = url, client_id, key, scope
         self.token: str | None = None
         self.expires = 0.0

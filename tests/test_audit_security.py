@@ -12,7 +12,17 @@ from fhir_server.audit.balp import DCM, SECURITY_EVENT
 from fhir_server.audit.collections import RESOURCE_TYPE
 from tests.conftest import LiveServer
 from tests.fhir_data import fhir_headers, patient
-from tests.smart import BearerAuth, authorize, create_user, register_app, user_token
+from tests.smart import (
+    FULL_ACCESS,
+    BackendAuth,
+    BearerAuth,
+    authorize,
+    backend_token,
+    create_user,
+    register_app,
+    register_backend_client,
+    user_token,
+)
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +122,17 @@ def test_only_auditors_read_the_trail_and_their_reads_are_audited(server: LiveSe
     with httpx.Client(base_url=server.url, auth=server.auth, headers=fhir_headers(), timeout=60) as admin:
         assert admin.post("/AuditEvent", json={"resourceType": "AuditEvent"}).status_code == 405
         assert admin.delete("/AuditEvent/x").status_code == 405
+
+
+def test_a_wildcard_token_does_not_reach_the_trail(server: LiveServer) -> None:
+    client_id, key = register_backend_client(server.settings, "system/*.cruds")
+    auth = BackendAuth(server.url, client_id, key, "system/*.cruds system/AuditEvent.rs")
+    with httpx.Client(base_url=server.url, auth=auth, headers=fhir_headers(), timeout=60) as http:
+        assert http.get("/Patient", params={"_count": "1"}).status_code == 200
+        assert http.get("/AuditEvent").status_code == 403
+        assert http.get("/", params={"_type": "AuditEvent"}).status_code == 403
+        assert http.get("/AuditEvent/$verify-chain").status_code == 403
+        everything = http.get("/", params={"_count": "50"})
+        assert everything.status_code == 200
+        assert all(e["resource"]["resourceType"] != "AuditEvent" for e in everything.json().get("entry", []))
+    assert backend_token(server.url, client_id, key, FULL_ACCESS).json()["scope"] == "system/*.cruds"

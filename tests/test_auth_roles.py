@@ -44,13 +44,15 @@ def _verify_chain(http: httpx.Client) -> int:
     return http.get("/AuditEvent/$verify-chain").status_code
 
 
-def test_admin_reaches_everything(server: LiveServer, data: dict) -> None:
-    http, scope = _http(server, "admin", "user/*.cruds")
+def test_admin_reaches_everything_but_the_audit_trail(server: LiveServer, data: dict) -> None:
+    http, scope = _http(server, "admin", "user/*.cruds user/AuditEvent.rs",
+                        app_scope="user/*.cruds user/AuditEvent.rs")
     assert scope == "user/*.cruds"
     created = http.post("/Patient", json=patient())
     assert created.status_code == 201
     assert http.delete(f"/Patient/{created.json()['id']}").status_code == 204
-    assert _verify_chain(http) == 200
+    assert _verify_chain(http) == 403
+    assert http.get("/AuditEvent").status_code == 403
 
 
 def test_doctor_writes_clinical_data_but_not_the_audit_trail(server: LiveServer, data: dict) -> None:
@@ -99,9 +101,10 @@ def test_patient_sees_only_their_own_compartment(server: LiveServer, data: dict)
 
 
 def test_auditor_reads_audit_events_only(server: LiveServer, data: dict) -> None:
-    http, scope = _http(server, "auditor", "user/*.cruds")
+    http, scope = _http(server, "auditor", "user/*.cruds", app_scope="user/*.cruds user/AuditEvent.rs")
     assert scope == "user/AuditEvent.rs"
     assert _verify_chain(http) == 200
+    assert http.get("/AuditEvent", params={"_count": "1"}).status_code == 200
     assert http.get(f"/Patient/{data['patient']}").status_code == 403
     assert http.post("/Patient", json=patient()).status_code == 403
 

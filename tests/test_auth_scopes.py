@@ -41,3 +41,10 @@ def test_narrowing_intersects_letters_types_and_restrictions() -> None:
     assert narrow(Scope("patient", "*", "r"), parse_ceiling("patient/Condition.rs?clinical-status=active")) == [
         Scope("patient", "Condition", "r", (("clinical-status", "active"),))]
     assert narrow_all([Scope("system", "*", "rs")], parse_ceiling("user/*.cruds")) == []
+
+
+def test_only_a_scope_naming_audit_event_reaches_the_audit_trail() -> None:
+    assert not Scope("system", "*", "cruds").covers_type("AuditEvent")
+    assert Scope("system", "AuditEvent", "rs").covers_type("AuditEvent")
+    assert narrow(Scope("user", "AuditEvent", "rs"), parse_ceiling("*/*.cruds")) == []
+    assert narrow(Scope("user", "*", "rs"), parse_ceiling("*/AuditEvent.rs")) == [Scope("user", "AuditEvent", "rs")]

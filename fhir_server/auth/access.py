@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from fhir_server.auth.roles import ROLES
 from fhir_server.auth.scopes import INTERACTION_LETTERS, Scope, split_scopes
 from fhir_server.fhir.outcome import FhirError
 from fhir_server.search import compartments
@@ -72,14 +71,9 @@ class TokenAccess:
         self.principal = principal_from(claims)
         _, scopes = split_scopes(claims["scope"])
         self.patient: str | None = claims.get("patient")
-        # A role's excluded types stay out of reach even through `*` scopes (clinicians and the audit trail).
-        excluded = [ROLES[r].excluded_types for r in self.principal.roles if r in ROLES]
-        self.excluded: frozenset[str] = frozenset.intersection(*excluded) if excluded else frozenset()
         self.scopes: tuple[Scope, ...] = tuple(scopes)
 
     def _scopes_for(self, resource_type: str | None) -> list[Scope]:
-        if resource_type in self.excluded:
-            return []
         return [s for s in self.scopes if resource_type is None or s.covers_type(resource_type)]
 
     def require(self, code: str, resource_type: str | None) -> None:

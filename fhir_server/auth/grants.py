@@ -55,7 +55,7 @@ def user_grant(requested: str, client: Client, account: Account) -> tuple[list[s
     user_role = role(account.role)
     scopes = [s for s in scopes if s.context in ("patient", "user")]
     scopes = narrow_all(narrow_all(scopes, parse_ceiling(client.scope)), list(user_role.ceiling))
-    return [w for w in words if w in registered_words], user_role.scopes_for(scopes)
+    return [w for w in words if w in registered_words], scopes
 
 
 def backend_grant(requested: str, client: Client) -> list[Scope]:

@@ -23,21 +23,15 @@ _NURSE_WRITE = ("Observation", "MedicationAdministration", "Procedure", "Flag", 
 class Role:
     name: str
     ceiling: tuple[Scope, ...]
-    excluded_types: frozenset[str] = frozenset()
-    """Types the role never reaches even through a `*` ceiling (the audit trail, for clinicians)."""
     description: str = ""
 
-    def scopes_for(self, granted: list[Scope]) -> list[Scope]:
-        """`granted` (already narrowed by the ceiling) minus anything on excluded types."""
-        return [s for s in granted if s.resource_type not in self.excluded_types]
 
-
-def _role(name: str, ceiling: str, description: str, excluded: frozenset[str] = frozenset({"AuditEvent"})) -> Role:
-    return Role(name, tuple(parse_ceiling(ceiling)), excluded, description)
+def _role(name: str, ceiling: str, description: str) -> Role:
+    return Role(name, tuple(parse_ceiling(ceiling)), description)
 
 
 ROLES: dict[str, Role] = {role.name: role for role in (
-    _role("admin", "*/*.cruds", "everything, including the audit trail", frozenset()),
+    _role("admin", "*/*.cruds", "everything but the audit trail (a `*` never covers AuditEvent)"),
     _role("doctor", "*/*.cruds", "read, search and write all clinical data"),
     _role("nurse", " ".join(["*/*.rs", *(f"*/{t}.cu" for t in _NURSE_WRITE)]),
           "read and search all clinical data; create and update " + ", ".join(_NURSE_WRITE)),
@@ -46,7 +40,7 @@ ROLES: dict[str, Role] = {role.name: role for role in (
           "read medication-related data; dispense (MedicationDispense, Medication); update MedicationRequest"),
     _role("patient", "patient/*.rs patient/QuestionnaireResponse.cru patient/Observation.cu",
           "their own compartment only: read and search; answer questionnaires, record observations"),
-    _role("auditor", "*/AuditEvent.rs", "AuditEvent read and search only", frozenset()),
+    _role("auditor", "*/AuditEvent.rs", "AuditEvent read and search only: the one role that reaches the audit trail"),
 )}
 
 

@@ -31,6 +31,10 @@ INTERACTION_LETTERS = {
 """`capabilities`, `batch` and `transaction` need no letter (entries are checked one by one);
 an `operation` needs some permission on its type and its handler checks what it reads or writes."""
 
+NAMED_ONLY_TYPES = frozenset({"AuditEvent"})
+"""Types no `*` scope or ceiling covers: only a scope naming the type reaches it (issue 6: the audit
+trail is for auditors, not for every full-access token)."""
+
 NON_RESOURCE_SCOPES = ("openid", "fhirUser", "profile", "launch", "launch/patient", "launch/encounter",
                        "offline_access", "online_access")
 
@@ -53,7 +57,9 @@ class Scope:
         return f"{text}?{urlencode(self.params)}" if self.params else text
 
     def covers_type(self, resource_type: str | None) -> bool:
-        return self.resource_type == "*" or self.resource_type == resource_type
+        if self.resource_type == "*":
+            return resource_type not in NAMED_ONLY_TYPES
+        return self.resource_type == resource_type
 
 
 def parse_scope(text: str) -> Scope | None:
@@ -97,10 +103,10 @@ def narrow(requested: Scope, ceilings: list[Scope]) -> list[Scope]:
     for ceiling in ceilings:
         if ceiling.context not in (ANY_CONTEXT, requested.context):
             continue
-        if ceiling.resource_type == "*":
-            resource_type = requested.resource_type
-        elif requested.resource_type in ("*", ceiling.resource_type):
+        if requested.resource_type == "*":
             resource_type = ceiling.resource_type
+        elif ceiling.covers_type(requested.resource_type):
+            resource_type = requested.resource_type
         else:
             continue
         letters = "".join(letter for letter in LETTERS
