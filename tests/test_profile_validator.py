@@ -17,6 +17,8 @@ from fhir_server.validation.profile import validate_against, validate_profile
 from fhir_server.validation.profile_definitions import clinic_profiles, compile_definition
 from fhir_server.validation.publish import shipped_resources
 from fhir_server.validation.structure import validate_structure
+from profiles import implementation_guide as shipped_implementation_guide
+from profiles import operation_definitions
 from tests.clinic_data import (
     MRN_SYSTEM,
     PROFILE,
@@ -212,6 +214,16 @@ def test_shipped_snapshots_are_generated_from_their_differentials() -> None:
     builder = SnapshotBuilder(structure_definitions_by_url())
     for sd in clinic_profiles().values():
         assert list(map(_compared, builder.snapshot(sd))) == list(map(_compared, sd["snapshot"]["element"]))
+
+
+def test_the_shipped_implementation_guide_is_the_generated_index() -> None:
+    """tools/build_profiles.py writes the index: a conformance resource added or retitled without
+    re-running it fails here."""
+    sys.path.insert(0, str(Path(__file__).parent.parent / "tools"))
+    from build_profiles import implementation_guide
+
+    generated = implementation_guide(list(clinic_profiles().values()), list(operation_definitions().values()))
+    assert generated == shipped_implementation_guide()
 
 
 def _compared(element: dict) -> dict:

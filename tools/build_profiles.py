@@ -1,9 +1,9 @@
-"""Generate the snapshots of the clinic's profiles and their ImplementationGuide index.
+"""Generate the snapshots of the clinic's profiles and the ImplementationGuide index.
 
 Each `profiles/StructureDefinition-*.json` holds a hand-written `differential`; this tool
 rewrites its `snapshot` from the official R4 base snapshots (the `hl7.fhir.r4.examples` npm
-package, FHIR 4.0.1) and writes `profiles/ImplementationGuide.json`, which lists them. Re-running
-it gives the same files.
+package, FHIR 4.0.1) and writes `profiles/ImplementationGuide.json`, which lists them and the
+hand-written `profiles/OperationDefinition-*.json`. Re-running it gives the same files.
 
 Snapshot generation (hl7.org/fhir/R4/profiling.html#snapshot): the base snapshot is copied, then
 each differential element is merged into the element with the same id (constraints are added to
@@ -133,19 +133,19 @@ def _merge(base: Json, diff: Json) -> Json:
     return merged
 
 
-def implementation_guide(profiles: list[Json]) -> Json:
-    """The ImplementationGuide index of `profiles`."""
+def implementation_guide(profiles: list[Json], operations: list[Json]) -> Json:
+    """The ImplementationGuide index of `profiles` and `operations` (OperationDefinitions)."""
     return {
         "resourceType": "ImplementationGuide",
         "id": "medicalcycle",
         "url": IG_URL,
         "version": "0.1.0",
         "name": "MedicalCycle",
-        "title": "MedicalCycle clinic profiles",
+        "title": "MedicalCycle clinic profiles and operations",
         "status": "active",
         "publisher": "MedicalCycle",
         "description": "The profiles MedicalCycle FHIR ships for the clinic's practitioners, patients, "
-                       "consultations and prescriptions.",
+                       "consultations and prescriptions, and the definitions of its own operations.",
         "packageId": "example.medicalcycle.fhir",
         "license": "Apache-2.0",
         "fhirVersion": ["4.0.1"],
@@ -153,6 +153,10 @@ def implementation_guide(profiles: list[Json]) -> Json:
             {"reference": {"reference": f"StructureDefinition/{p['id']}"}, "name": p["title"],
              "description": p["description"], "exampleBoolean": False}
             for p in profiles
+        ] + [
+            {"reference": {"reference": f"OperationDefinition/{o['id']}"}, "name": o["title"],
+             "description": o["description"], "exampleBoolean": False}
+            for o in operations
         ]},
     }
 
@@ -175,7 +179,9 @@ def build(package: Path) -> None:
         profile["snapshot"] = {"element": builder.snapshot(profile)}
         _write_json(file, profile)
         profiles.append(profile)
-    _write_json(PROFILES / "ImplementationGuide.json", implementation_guide(profiles))
+    operations = [json.loads(file.read_text(encoding="utf-8"))
+                  for file in sorted(PROFILES.glob("OperationDefinition-*.json"))]
+    _write_json(PROFILES / "ImplementationGuide.json", implementation_guide(profiles, operations))
 
 
 if __name__ == "__main__":

@@ -58,6 +58,6 @@ def find(name: str, level: str, resource_type: str | None) -> Operation | None:
 
 def capability_entries(level: str, resource_type: str | None = None) -> list[Json]:
     """CapabilityStatement `operation` entries for `level` (and type)."""
-    return [{"name": name, "definition": op.definition}
-            for name, ops in sorted(OPERATIONS.items()) for op in ops[:1]
-            if any(o.applies(level, resource_type) for o in ops) and op.definition]
+    # Two operations may share a name on different types: each entry names the one that applies.
+    applying = ((name, find(name, level, resource_type)) for name in sorted(OPERATIONS))
+    return [{"name": name, "definition": op.definition} for name, op in applying if op and op.definition]

@@ -4,6 +4,8 @@ Needed after a custom SearchParameter is added, changed or removed, since values
 at write time. Each live document's `sp` is recomputed from its resource and written back only
 if the document still holds the version read, so a concurrent write (which indexes itself) is
 never overwritten with stale values. Answers a Parameters resource with the count per type.
+Reindexing a type needs the right to update it; at system level, the types the caller may not
+update are skipped and named in the answer.
 """
 
 from __future__ import annotations
@@ -38,20 +40,35 @@ async def reindex_type(ctx: Context, resource_type: str) -> int:
     return changed
 
 
+def _may_update(ctx: Context, resource_type: str) -> bool:
+    try:
+        ctx.access.require("update", resource_type)
+    except FhirError:
+        return False
+    return True
+
+
 @operation("reindex", levels={"system", "type"}, affects_state=True, definition=DEFINITION)
 async def reindex(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
     """Rebuild the search index of one type, or of every type."""
     unexpected = [name for name, _ in operation_parameters(req)]
     if unexpected:
         raise FhirError(400, "invalid", f"$reindex takes no parameters, got '{unexpected[0]}'", unexpected[0])
-    types = [route.type] if route.type else list(resource_types())
+    if route.type:
+        ctx.access.require("update", route.type)
+        types, skipped = [route.type], []
+    else:
+        # At system level, the types the caller may update (AuditEvent only for a scope naming it).
+        types, skipped = [], []
+        for resource_type in resource_types():
+            (types if _may_update(ctx, resource_type) else skipped).append(resource_type)
     parameters: list[Json] = []
     for resource_type in types:
-        ctx.access.require("update", resource_type)
         count = await reindex_type(ctx, resource_type)
         if route.type or count:
             parameters.append({"name": "reindexed", "part": [
                 {"name": "type", "valueCode": resource_type}, {"name": "count", "valueInteger": count}]})
+    parameters.extend({"name": "skipped", "valueCode": t} for t in skipped)
     result: Json = {"resourceType": "Parameters"}
     if parameters:
         result["parameter"] = parameters

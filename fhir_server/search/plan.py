@@ -99,6 +99,11 @@ def clause_filter(clause: Clause) -> dict:
     return MODULES[param.type].match(field_name, param.single, clause.modifier, list(clause.values))
 
 
+def overlap_filter(param: SearchParam, lo: int, hi: int) -> dict:
+    """Resources with a value of the date parameter `param` sharing an instant with `lo`..`hi` (epoch ms)."""
+    return date_type.overlapping(f"sp.{param.code}", param.single, lo, hi)
+
+
 def _and(filters: list[dict]) -> dict:
     """AND of filters, merged into one document where their keys do not collide."""
     merged: dict = {}

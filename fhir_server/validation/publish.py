@@ -1,5 +1,6 @@
-"""Publishing the clinic's conformance resources: stored at start-up so `/StructureDefinition` and
-`/ImplementationGuide` serve them like any resource.
+"""Publishing the conformance resources we ship: stored at start-up so `/StructureDefinition`,
+`/OperationDefinition` and `/ImplementationGuide` serve them like any resource (read by id, found
+by `url`), and the canonical URLs the CapabilityStatement gives resolve on this server.
 
 Idempotent: a resource is written only when the stored current version differs from the shipped
 one (ignoring `meta`), so restarts add no versions and an upgrade adds exactly one.
@@ -17,8 +18,9 @@ Json = dict[str, Any]
 
 
 def shipped_resources() -> list[Json]:
-    """The clinic's StructureDefinitions and their ImplementationGuide."""
-    return [*profiles.structure_definitions().values(), profiles.implementation_guide()]
+    """The clinic's StructureDefinitions, our operations' OperationDefinitions and their ImplementationGuide."""
+    return [*profiles.structure_definitions().values(), *profiles.operation_definitions().values(),
+            profiles.implementation_guide()]
 
 
 async def publish_profiles(database: Database, store: ResourceStore) -> int:

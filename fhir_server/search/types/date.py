@@ -196,6 +196,17 @@ def conditions(s: str, e: str, value: DateValue, convert: Any = None, width: int
             return _merge((s, "$lte", hi), (e, "$gte", lo))
 
 
+def overlapping(field: str, single: bool, lo: int, hi: int) -> dict:
+    """The stored range(s) at `field` of which one shares at least a millisecond with `lo`..`hi`.
+
+    Not a search prefix: an operation naming a period (`$everything`'s start and end) wants
+    whatever took place in it at least partly, which no prefix says alone (`ge` misses a range
+    that starts before the period and ends inside its first day).
+    """
+    return scoped(field, single, [(lo, hi)],
+                  lambda prefix, period: _merge((prefix + "s", "$lte", period[1]), (prefix + "e", "$gte", period[0])))
+
+
 def _after(s: str, e: str, bound: Any, width: int | None) -> dict:
     """Ranges ending after `bound` (starting at most `width` before their end)."""
     return {e: {"$gt": bound}, s: {"$gt": bound - width}} if width is not None else {e: {"$gt": bound}}
