@@ -17,6 +17,7 @@ from fhir_server.validation.profile import validate_against, validate_profile
 from fhir_server.validation.profile_definitions import clinic_profiles, compile_definition
 from fhir_server.validation.publish import shipped_resources
 from fhir_server.validation.structure import validate_structure
+from tests.bundle_data import VITALSIGNS, blood_pressure, quantity, vital_sign
 from tests.clinic_data import (
     MRN_SYSTEM,
     PROFILE,
@@ -221,3 +222,49 @@ def _compared(element: dict) -> dict:
     kept["constraint"] = [c["key"] for c in element.get("constraint", ())]
     kept.update({k: v for k, v in element.items() if k.startswith(("fixed", "pattern"))})
     return kept
+
+
+BP = CORE + "bp"
+
+
+def _body_weight(**fields: Any) -> dict:
+    return vital_sign("Patient/p1", "29463-7", "Body Weight", CORE + "bodyweight",
+                      valueQuantity=quantity(4.7, "kg"), **fields)
+
+
+def test_vital_signs_invariants_see_choice_values() -> None:
+    """vs-2 and vs-3 name `value`, which must find `valueQuantity` on the Observation and its components."""
+    weight = _body_weight()
+    assert errors(weight, VITALSIGNS) == errors(weight, CORE + "bodyweight") == []
+    del weight["valueQuantity"]
+    assert errors(weight, VITALSIGNS) == [("invariant", "Observation")]
+    assert "vs-2" in diagnostics(weight, VITALSIGNS)
+    absent = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "unknown"}]}
+    assert errors({**weight, "dataAbsentReason": absent}, VITALSIGNS) == []
+    pressure = blood_pressure("Patient/p1")
+    assert errors(pressure, VITALSIGNS) == []
+    del pressure["component"][0]["valueQuantity"]
+    assert errors(pressure, VITALSIGNS) == [("invariant", "Observation.component[0]")]
+    assert "vs-3" in diagnostics(pressure, VITALSIGNS)
+
+
+def test_official_blood_pressure_examples_conform_to_bp(official_examples: list[dict]) -> None:
+    """bp slices `component` by `code.coding.code`/`system`, fixed only in the required nested
+    slices `code.coding:SBPCode` and `code.coding:DBPCode`."""
+    examples = [e for e in official_examples if e["resourceType"] == "Observation"
+                and e["id"] in ("blood-pressure", "blood-pressure-cancel", "blood-pressure-dar")]
+    assert len(examples) == 3
+    for example in examples:
+        assert errors(example, BP) == [], example["id"]
+    assert errors(blood_pressure("Patient/p1", BP), BP) == []
+
+
+def test_bp_without_a_diastolic_component_is_refused(official_examples: list[dict]) -> None:
+    example = next(e for e in official_examples if e["resourceType"] == "Observation" and e["id"] == "blood-pressure")
+    pressure = copy.deepcopy(example)
+    pressure["component"][1]["code"]["coding"][0]["code"] = "8867-4"  # heart rate: two components, no diastolic
+    assert errors(pressure, BP) == [("required", "Observation.component")]
+    assert diagnostics(pressure, BP) == "Observation.component: slice 'DiastolicBP' requires at least 1, 0 found"
+    assert errors(blood_pressure("Patient/p1", BP, diastolic=None), BP) == [
+        ("required", "Observation.component"), ("required", "Observation.component")]
+    assert "slice 'DiastolicBP'" in diagnostics(blood_pressure("Patient/p1", BP, diastolic=None), BP)
