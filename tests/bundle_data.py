@@ -33,7 +33,8 @@ def observation(subject: str, **fields: Any) -> Json:
     return resource
 
 
-VITALSIGNS = "http://hl7.org/fhir/StructureDefinition/vitalsigns"
+CORE = "http://hl7.org/fhir/StructureDefinition/"
+VITALSIGNS = CORE + "vitalsigns"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 
