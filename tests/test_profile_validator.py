@@ -14,7 +14,7 @@ from fhir_server.definitions import structure_definitions_by_url
 from fhir_server.validation.conformance import profile_issues
 from fhir_server.validation.invariants import UNEVALUATED
 from fhir_server.validation.profile import validate_against, validate_profile
-from fhir_server.validation.profile_definitions import clinic_profiles, compile_definition
+from fhir_server.validation.profile_definitions import clinic_profiles, compile_definition, definition
 from fhir_server.validation.publish import shipped_resources
 from fhir_server.validation.structure import validate_structure
 from tests.bundle_data import VITALSIGNS, blood_pressure, quantity, vital_sign
@@ -268,3 +268,12 @@ def test_bp_without_a_diastolic_component_is_refused(official_examples: list[dic
     assert errors(blood_pressure("Patient/p1", BP, diastolic=None), BP) == [
         ("required", "Observation.component"), ("required", "Observation.component")]
     assert "slice 'DiastolicBP'" in diagnostics(blood_pressure("Patient/p1", BP, diastolic=None), BP)
+
+
+def test_official_examples_conform_to_the_shipped_profiles_they_claim(official_examples: list[dict]) -> None:
+    claiming = {f"{e['resourceType']}/{e['id']}": e for e in official_examples
+                if any(definition(url) for url in (e.get("meta") or {}).get("profile", ()))}
+    assert len(claiming) == 13  # twelve vital signs (vitalsigns), a Questionnaire (cqf-questionnaire)
+    failures = {name: [(i.code, i.expression) for i in profile_issues(e, e["meta"]["profile"]) if i.severity == "error"]
+                for name, e in claiming.items()}
+    assert {name: found for name, found in failures.items() if found} == {}
