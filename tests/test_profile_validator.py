@@ -248,14 +248,21 @@ def test_vital_signs_invariants_see_choice_values() -> None:
     assert "vs-3" in diagnostics(pressure, VITALSIGNS)
 
 
-def test_official_blood_pressure_examples_conform_to_bp(official_examples: list[dict]) -> None:
+# The official vital-sign examples and the profile of their kind (they claim only vitalsigns).
+VITAL_SIGN_PROFILES = {"blood-pressure": "bp", "blood-pressure-cancel": "bp", "blood-pressure-dar": "bp", "bmi": "bmi",
+                       "body-height": "bodyheight", "body-length": "bodyheight", "body-temperature": "bodytemp",
+                       "head-circumference": "headcircum", "heart-rate": "heartrate", "respiratory-rate": "resprate",
+                       "satO2": "oxygensat", "vitals-panel": "vitalspanel"}
+
+
+def test_official_vital_signs_conform_to_the_profile_of_their_kind(official_examples: list[dict]) -> None:
     """bp slices `component` by `code.coding.code`/`system`, fixed only in the required nested
     slices `code.coding:SBPCode` and `code.coding:DBPCode`."""
-    examples = [e for e in official_examples if e["resourceType"] == "Observation"
-                and e["id"] in ("blood-pressure", "blood-pressure-cancel", "blood-pressure-dar")]
-    assert len(examples) == 3
-    for example in examples:
-        assert errors(example, BP) == [], example["id"]
+    examples = {e["id"]: e for e in official_examples
+                if e["resourceType"] == "Observation" and e["id"] in VITAL_SIGN_PROFILES}
+    assert set(examples) == set(VITAL_SIGN_PROFILES)
+    for name, example in examples.items():
+        assert errors(example, CORE + VITAL_SIGN_PROFILES[name]) == [], name
     assert errors(blood_pressure("Patient/p1", BP), BP) == []
 
 
