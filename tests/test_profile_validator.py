@@ -182,6 +182,19 @@ def test_invariants_of_the_profile_of_data_types_and_of_resources() -> None:
     assert errors(patient, CORE + "Patient") == []
 
 
+@pytest.mark.parametrize(("start", "end", "met"), [
+    ("2000-01-01T00:00:00+02:00", "2000-01-01T00:00:00+00:00", True),   # 22:00Z before 00:00Z
+    ("2024-10-27T02:30:00+02:00", "2024-10-27T02:10:00+01:00", True),   # across the end of summer time
+    ("2000-01-01T00:00:00+00:00", "2000-01-01T00:00:00+02:00", False),
+    ("2000-01-02", "2000-01-01T10:00:00Z", False),
+    ("2000-01", "2000-01-15", True),                                    # different precisions: empty, met
+])
+def test_date_comparisons_in_invariants_compare_instants(start: str, end: str, met: bool) -> None:
+    """per-1 is `start <= end`: dateTimes with different offsets compare as instants, not as text."""
+    encounter = mc_encounter(period={"start": start, "end": end})
+    assert errors(encounter, CORE + "Encounter") == ([] if met else [("invariant", "Encounter.period")])
+
+
 def test_contained_resources_are_validated_against_their_base_definition() -> None:
     patient = mc_patient(contained=[{"resourceType": "Organization", "id": "org", "name": "x",
                                      "telecom": [{"value": "555"}]}],
