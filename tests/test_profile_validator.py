@@ -14,11 +14,12 @@ from fhir_server.definitions import structure_definitions_by_url
 from fhir_server.validation.conformance import profile_issues
 from fhir_server.validation.invariants import UNEVALUATED
 from fhir_server.validation.profile import validate_against, validate_profile
-from fhir_server.validation.profile_definitions import clinic_profiles, compile_definition
+from fhir_server.validation.profile_definitions import clinic_profiles, compile_definition, definition
 from fhir_server.validation.publish import shipped_resources
 from fhir_server.validation.structure import validate_structure
 from profiles import implementation_guide as shipped_implementation_guide
 from profiles import operation_definitions
+from tests.bundle_data import VITALSIGNS, blood_pressure, quantity, vital_sign
 from tests.clinic_data import (
     MRN_SYSTEM,
     PROFILE,
@@ -183,6 +184,19 @@ def test_invariants_of_the_profile_of_data_types_and_of_resources() -> None:
     assert errors(patient, CORE + "Patient") == []
 
 
+@pytest.mark.parametrize(("start", "end", "met"), [
+    ("2000-01-01T00:00:00+02:00", "2000-01-01T00:00:00+00:00", True),   # 22:00Z before 00:00Z
+    ("2024-10-27T02:30:00+02:00", "2024-10-27T02:10:00+01:00", True),   # across the end of summer time
+    ("2000-01-01T00:00:00+00:00", "2000-01-01T00:00:00+02:00", False),
+    ("2000-01-02", "2000-01-01T10:00:00Z", False),
+    ("2000-01", "2000-01-15", True),                                    # different precisions: empty, met
+])
+def test_date_comparisons_in_invariants_compare_instants(start: str, end: str, met: bool) -> None:
+    """per-1 is `start <= end`: dateTimes with different offsets compare as instants, not as text."""
+    encounter = mc_encounter(period={"start": start, "end": end})
+    assert errors(encounter, CORE + "Encounter") == ([] if met else [("invariant", "Encounter.period")])
+
+
 def test_contained_resources_are_validated_against_their_base_definition() -> None:
     patient = mc_patient(contained=[{"resourceType": "Organization", "id": "org", "name": "x",
                                      "telecom": [{"value": "555"}]}],
@@ -233,3 +247,65 @@ def _compared(element: dict) -> dict:
     kept["constraint"] = [c["key"] for c in element.get("constraint", ())]
     kept.update({k: v for k, v in element.items() if k.startswith(("fixed", "pattern"))})
     return kept
+
+
+BP = CORE + "bp"
+
+
+def _body_weight(**fields: Any) -> dict:
+    return vital_sign("Patient/p1", "29463-7", "Body Weight", CORE + "bodyweight",
+                      valueQuantity=quantity(4.7, "kg"), **fields)
+
+
+def test_vital_signs_invariants_see_choice_values() -> None:
+    """vs-2 and vs-3 name `value`, which must find `valueQuantity` on the Observation and its components."""
+    weight = _body_weight()
+    assert errors(weight, VITALSIGNS) == errors(weight, CORE + "bodyweight") == []
+    del weight["valueQuantity"]
+    assert errors(weight, VITALSIGNS) == [("invariant", "Observation")]
+    assert "vs-2" in diagnostics(weight, VITALSIGNS)
+    absent = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "unknown"}]}
+    assert errors({**weight, "dataAbsentReason": absent}, VITALSIGNS) == []
+    pressure = blood_pressure("Patient/p1")
+    assert errors(pressure, VITALSIGNS) == []
+    del pressure["component"][0]["valueQuantity"]
+    assert errors(pressure, VITALSIGNS) == [("invariant", "Observation.component[0]")]
+    assert "vs-3" in diagnostics(pressure, VITALSIGNS)
+
+
+# The official vital-sign examples and the profile of their kind (they claim only vitalsigns).
+VITAL_SIGN_PROFILES = {"blood-pressure": "bp", "blood-pressure-cancel": "bp", "blood-pressure-dar": "bp", "bmi": "bmi",
+                       "body-height": "bodyheight", "body-length": "bodyheight", "body-temperature": "bodytemp",
+                       "head-circumference": "headcircum", "heart-rate": "heartrate", "respiratory-rate": "resprate",
+                       "satO2": "oxygensat", "vitals-panel": "vitalspanel"}
+
+
+def test_official_vital_signs_conform_to_the_profile_of_their_kind(official_examples: list[dict]) -> None:
+    """bp slices `component` by `code.coding.code`/`system`, fixed only in the required nested
+    slices `code.coding:SBPCode` and `code.coding:DBPCode`."""
+    examples = {e["id"]: e for e in official_examples
+                if e["resourceType"] == "Observation" and e["id"] in VITAL_SIGN_PROFILES}
+    assert set(examples) == set(VITAL_SIGN_PROFILES)
+    for name, example in examples.items():
+        assert errors(example, CORE + VITAL_SIGN_PROFILES[name]) == [], name
+    assert errors(blood_pressure("Patient/p1", BP), BP) == []
+
+
+def test_bp_without_a_diastolic_component_is_refused(official_examples: list[dict]) -> None:
+    example = next(e for e in official_examples if e["resourceType"] == "Observation" and e["id"] == "blood-pressure")
+    pressure = copy.deepcopy(example)
+    pressure["component"][1]["code"]["coding"][0]["code"] = "8867-4"  # heart rate: two components, no diastolic
+    assert errors(pressure, BP) == [("required", "Observation.component")]
+    assert diagnostics(pressure, BP) == "Observation.component: slice 'DiastolicBP' requires at least 1, 0 found"
+    assert errors(blood_pressure("Patient/p1", BP, diastolic=None), BP) == [
+        ("required", "Observation.component"), ("required", "Observation.component")]
+    assert "slice 'DiastolicBP'" in diagnostics(blood_pressure("Patient/p1", BP, diastolic=None), BP)
+
+
+def test_official_examples_conform_to_the_shipped_profiles_they_claim(official_examples: list[dict]) -> None:
+    claiming = {f"{e['resourceType']}/{e['id']}": e for e in official_examples
+                if any(definition(url) for url in (e.get("meta") or {}).get("profile", ()))}
+    assert len(claiming) == 13  # twelve vital signs (vitalsigns), a Questionnaire (cqf-questionnaire)
+    failures = {name: [(i.code, i.expression) for i in profile_issues(e, e["meta"]["profile"]) if i.severity == "error"]
+                for name, e in claiming.items()}
+    assert {name: found for name, found in failures.items() if found} == {}

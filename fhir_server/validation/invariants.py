@@ -6,11 +6,14 @@ resource holding it and `%rootResource` the outermost one. A constraint is viola
 expression evaluates to `false`; an empty result is not a violation, since FHIRPath comparisons
 of values of different precision are empty (hl7.org/fhirpath/#comparison).
 
-Two differences between the R4 invariants and fhirpathpy are bridged rather than skipped:
-fhirpathpy lacks `hasValue()` (used by bdl-*, per-1...), supplied here; and R4 invariants apply
+Three differences between the R4 invariants and fhirpathpy are bridged rather than skipped:
+fhirpathpy lacks `hasValue()` (used by bdl-*, per-1...), supplied here; R4 invariants apply
 `as(type)` to collections as a filter (dom-3: `descendants().as(canonical)`), which FHIRPath
 defines for single items only and fhirpathpy refuses, so `.as(` is evaluated as `.ofType(`,
-which is the same on one item and the intended filter on several.
+which is the same on one item and the intended filter on several; and fhirpathpy orders two
+date/dateTime/instant elements (`<`, `<=`, `>`, `>=`: per-1 `start <= end`, mdd-1, inv-1) by
+their JSON text, so `...T00:00:00+02:00` came after `...T00:00:00+00:00`, two hours later;
+they are compared as FHIRPath DateTimes here (instants, and empty across precisions).
 
 `ele-1` ("All FHIR elements must have a @value or children") applies to every element of every
 resource; it is checked here by an equivalent Python test rather than by FHIRPath, which would
@@ -25,7 +28,8 @@ from functools import cache
 from typing import Any
 
 from fhirpathpy import compile as compile_fhirpath
-from fhirpathpy.engine.nodes import ResourceNode
+from fhirpathpy.engine.invocations import equality
+from fhirpathpy.engine.nodes import FP_DateTime, ResourceNode
 from fhirpathpy.models import models
 
 Json = dict[str, Any]
@@ -45,13 +49,36 @@ def _has_value(inputs: list[Any]) -> list[bool]:
     return [len(inputs) == 1 and inputs[0] is not None and not isinstance(inputs[0], dict | list)]
 
 
+_DATE_TYPES = frozenset({"date", "dateTime", "instant"})
+
+
+def _as_datetime(item: Any) -> Any:
+    if isinstance(item, ResourceNode) and item.path in _DATE_TYPES and isinstance(item.data, str):
+        return FP_DateTime(item.data)
+    return item
+
+
+def _ordering(compare: Callable[..., Any]) -> dict[str, Any]:
+    """`compare` (fhirpathpy's `<`...) with a date-typed right operand as a FHIRPath DateTime.
+
+    A user invocation receives its left operand already reduced to JSON data (its type lost) and
+    its right one as nodes; fhirpathpy converts a string compared with a DateTime into a DateTime,
+    so typing the right operand types both.
+    """
+    def ordered(left: list[Any], right: list[Any]) -> Any:
+        return compare(None, left, [_as_datetime(item) for item in right])
+    return {"fn": ordered, "arity": {2: ["Any", "Any"]}, "nullable": True}
+
+
 _OPTIONS = {
-    "userInvocationTable": {"hasValue": {"fn": _has_value, "arity": {0: []}}},
+    "userInvocationTable": {
+        "hasValue": {"fn": _has_value, "arity": {0: []}},
+        "<": _ordering(equality.lt), "<=": _ordering(equality.lte),
+        ">": _ordering(equality.gt), ">=": _ordering(equality.gte),
+    },
     # trace() in base invariants (dom-3) would print to stdout without a trace function.
     "traceFn": lambda *_: None,
 }
-
-
 
 
 @cache

@@ -4,7 +4,11 @@ A value belongs to the first slice whose every discriminator it satisfies. Discr
 are element names joined by dots, or `$this`. Supported types:
 
 - `value` / `pattern`: the value found at the path equals the slice's `fixed[x]` or matches its
-  `pattern[x]` there (for extensions, the `url` fixed by the slice's extension profile);
+  `pattern[x]` there (for extensions, the `url` fixed by the slice's extension profile). When the
+  slice fixes nothing at the path itself but the path crosses a sliced element, the values are
+  those its required slices fix: the bp profile's `component:SystolicBP` is discriminated on
+  `code.coding.code` and fixes it only in the required slice `code.coding:SBPCode`, so a
+  component belongs to it when one of its codings has that code;
 - `exists`: something is at the path exactly when the slice requires the element there;
 - `type`: the type of what is at the path is the slice's type there.
 
@@ -33,13 +37,14 @@ def slice_of(value: Any, code: str, sliced: ElementNode) -> ElementNode | None:
 def _satisfies(value: Any, code: str, slice_node: ElementNode, discriminator: Json) -> bool:
     kind, path = discriminator.get("type"), discriminator.get("path", "$this")
     steps = [step for step in path.split(".") if step != "$this"]
+    found = _values_at(value, code, steps)
+    if kind in ("value", "pattern"):
+        rule_sets = _required_values(slice_node, code, steps)
+        return bool(rule_sets) and all(any(all(conforms(v, k, e) for k, e in rules) for v, _ in found)
+                                       for rules in rule_sets)
     target = _element_at(slice_node, code, steps)
     if target is None:
         return False
-    found = _values_at(value, code, steps)
-    if kind in ("value", "pattern"):
-        rules = fixed_and_pattern(target.element)
-        return bool(rules) and any(all(conforms(v, k, e) for k, e in rules) for v, _ in found)
     if kind == "exists":
         return bool(found) == (target.min > 0)
     if kind == "type":
@@ -50,14 +55,39 @@ def _satisfies(value: Any, code: str, slice_node: ElementNode, discriminator: Js
 
 def _element_at(node: ElementNode, code: str, steps: list[str]) -> ElementNode | None:
     for step in steps:
-        if "(" in step:
-            return None
-        child = node.child_nodes(code).get(step)
+        child = _child(node, code, step)
         if child is None:
             return None
-        node = child
-        code = type_code(node.types[0]["code"]) if len(node.types) == 1 else ""
+        node, code = child
     return node
+
+
+def _child(node: ElementNode, code: str, step: str) -> tuple[ElementNode, str] | None:
+    """The child element `step` of a value of type `code` at `node`, with its type code."""
+    child = None if "(" in step else node.child_nodes(code).get(step)
+    if child is None:
+        return None
+    return child, type_code(child.types[0]["code"]) if len(child.types) == 1 else ""
+
+
+def _required_values(node: ElementNode, code: str, steps: list[str]) -> list[list[tuple[str, Any]]]:
+    """The fixed/pattern rule sets a value of `node` must meet at `steps`, each met by some value there.
+
+    One set, the element's own, when the element at `steps` fixes a value; otherwise, crossing a
+    sliced element, one set per value its required slices fix (each such slice must be present, so
+    each of its values must be found).
+    """
+    if not steps:
+        rules = fixed_and_pattern(node.element)
+        return [rules] if rules else []
+    child = _child(node, code, steps[0])
+    if child is None:
+        return []
+    element, element_code = child
+    own = _required_values(element, element_code, steps[1:])
+    if own:
+        return own
+    return [rules for s in element.slices if s.min > 0 for rules in _required_values(s, element_code, steps[1:])]
 
 
 def _values_at(value: Any, code: str, steps: list[str]) -> list[tuple[Any, str]]:
