@@ -10,6 +10,7 @@ import pytest
 
 from fhir_server.search.errors import SearchError
 from fhir_server.search.extract import extract
+from fhir_server.search.matcher import UnsupportedFilter, matches, stored_form
 from fhir_server.search.paths import compile_path
 from fhir_server.search.plan import compile_query, sort_spec
 from fhir_server.search.query import Chain, Clause, Has, parse_query
@@ -340,3 +341,29 @@ def test_filters_always_exclude_tombstones():
     assert compile_query(parse_query("Patient", [])).filter == {"del": {"$exists": False}}
     plan = compile_query(parse_query("Patient", [("gender:missing", "true")]))
     assert plan.filter == {"del": {"$exists": False}, "sp.gender": {"$exists": False}}
+
+
+def test_matcher_semantics_and_unsupported_operators() -> None:
+    document = {"_id": "o1", "sp": {"category": {"t": ["laboratory", "|laboratory"]},
+                                    "date": [{"s": 1, "e": 5}, {"s": 10, "e": 20}]}}
+    assert matches({"sp.category.t": "laboratory"}, document)
+    assert not matches({"sp.category.t": {"$nin": ["laboratory"]}}, document)
+    assert matches({"sp.missing.t": {"$nin": ["x"]}, "sp.missing": {"$exists": False}}, document)
+    # $elemMatch holds every condition on one element; plain dotted conditions may use different ones.
+    assert not matches({"sp.date": {"$elemMatch": {"s": {"$lt": 2}, "e": {"$gt": 10}}}}, document)
+    assert matches({"sp.date.s": {"$lt": 2}, "sp.date.e": {"$gt": 10}}, document)
+    assert not matches({"sp.date.s": {"$gt": True}}, document)  # booleans do not compare with numbers
+    with pytest.raises(UnsupportedFilter):
+        matches({"$where": "true"}, document)
+    with pytest.raises(UnsupportedFilter):
+        matches({"sp.category.t": {"$size": 2}}, document)
+
+
+def test_stored_form_has_the_columns_filters_address() -> None:
+    resource = {"resourceType": "Patient", "id": "p1", "meta": {"lastUpdated": "2024-05-01T10:20:30.123Z"},
+                "gender": "female"}
+    plan = compile_query(parse_query("Patient", [("_id", "p1"), ("_lastUpdated", "2024-05-01"),
+                                                 ("gender", "female")], strict=True))
+    assert matches(plan.filter, stored_form("Patient", resource))
+    plan = compile_query(parse_query("Patient", [("_lastUpdated", "gt2024-05-01")], strict=True))
+    assert not matches(plan.filter, stored_form("Patient", resource))

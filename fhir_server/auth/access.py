@@ -5,8 +5,10 @@
 - `restrict(type)`: the MongoDB filter limiting what the caller sees of a type: the patient's
   compartment (`sp.@compartment`) for `patient/` scopes, AND the compiled `?param=value`
   restrictions of v2 scopes; the OR of that over the scopes reading the type;
-- `check_written(version)`: a version the caller stores must lie within their reach (patient
-  scopes: the patient's compartment), else 403 and the transaction is rolled back.
+- `check_written(version)`: a version the caller stores, and the version it replaces, must each
+  lie within the reach of a scope granting the write's letter (c, u or d): the same filter as
+  for reads (compartment AND restriction), evaluated in Python on the resource's stored form
+  (`search.matcher`); else 403 and the transaction is rolled back.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from fhir_server.auth.scopes import INTERACTION_LETTERS, Scope, split_scopes
 from fhir_server.fhir.outcome import FhirError
 from fhir_server.search import compartments
 from fhir_server.search.errors import SearchError
+from fhir_server.search.matcher import UnsupportedFilter, matches, stored_form
 from fhir_server.search.plan import compile_query
 from fhir_server.search.query import parse_query
 from fhir_server.storage import Version
@@ -28,6 +31,7 @@ NOTHING: Json = {"_id": {"$in": []}}
 """A filter no document matches: the type is out of reach."""
 _READING = "rs"
 _WRITE_LETTERS = {"POST": "c", "PUT": "u", "PATCH": "u", "DELETE": "d"}
+_VERBS = {"c": "create", "u": "update", "d": "delete"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,24 @@ def _restriction_filter(resource_type: str, params: tuple[tuple[str, str], ...])
     except (SearchError, FhirError, ValueError):
         return NOTHING
     return NOTHING if plan.pending or plan.alternatives else plan.filter
+
+
+def _reaches(filters: list[Json], resource_type: str, resource: Json) -> bool:
+    """Whether `resource` matches any of the scope filters, as the database would match it stored.
+
+    A filter the evaluator does not understand counts as not matching: the write is refused
+    rather than let through on a guess.
+    """
+    if not filters:
+        return False
+    document = stored_form(resource_type, resource)
+    for scope_filter in filters:
+        try:
+            if matches(scope_filter, document):
+                return True
+        except UnsupportedFilter:
+            continue
+    return False
 
 
 class TokenAccess:
@@ -102,15 +124,22 @@ class TokenAccess:
 
     def check_written(self, version: Version) -> None:
         letter = _WRITE_LETTERS[version.method]
+        filters = []
         for scope in self._scopes_for(version.type):
             if letter not in scope.permissions:
                 continue
-            if scope.context != "patient":
+            scope_filter = self._scope_filter(scope, version.type)
+            if scope_filter is None:
                 return
-            if self.patient and f"Patient/{self.patient}" in version.compartments:
-                return
-        raise FhirError(403, "forbidden", f"{version.type}/{version.id} would lie outside the patient "
-                        "compartment this access token is limited to")
+            filters.append(scope_filter)
+        # The replaced version too: a restricted scope must not reach a resource outside its
+        # restriction by rewriting (or deleting) it.
+        if version.replaced is not None and not _reaches(filters, version.type, version.replaced):
+            raise FhirError(403, "forbidden", f"{version.type}/{version.id} lies outside what this access "
+                            f"token's scopes may {_VERBS[letter]}")
+        if version.resource is not None and not _reaches(filters, version.type, version.resource):
+            raise FhirError(403, "forbidden", f"{version.type}/{version.id} would lie outside what this "
+                            f"access token's scopes may {_VERBS[letter]}")
 
     def _scope_filter(self, scope: Scope, resource_type: str) -> Json | None:
         parts = []

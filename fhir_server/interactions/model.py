@@ -92,8 +92,9 @@ class Access(Protocol):
         ...
 
     def check_written(self, version: Version) -> None:
-        """Raise a 403 `FhirError` if the caller may not store `version` (e.g. outside its patient's
-        compartment); called inside the write's transaction, so the write is rolled back."""
+        """Raise a 403 `FhirError` if the caller may not store `version` or replace `version.replaced`
+        (outside its patient's compartment or its scopes' restrictions); called inside the write's
+        transaction, so the write is rolled back."""
         ...
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -90,6 +90,9 @@ class Version:
     method: str = "PUT"
     compartments: tuple[str, ...] = ()
     """The compartments (`Patient/123`...) this version belongs to, where the store knows them."""
+    replaced: Json | None = field(default=None, repr=False, compare=False)
+    """On a version just written: the resource of the live version it superseded (None: it replaced
+    nothing, or a deletion), for the side writes' access check."""
 
     @property
     def deleted(self) -> bool:
@@ -391,6 +394,7 @@ class ResourceStore:
                 return_document=ReturnDocument.BEFORE, session=session)
             if previous is None:
                 raise WriteConflict(f"{resource_type}/{resource_id} changed concurrently")
+            version = replace(version, replaced=previous.get("res"))
             await self.database.history.update_one(*_superseding(version, current["vid"], previous), session=session)
         await self.database.history.insert_one(_history_stub(version), session=session)
         if side:
@@ -401,6 +405,7 @@ class ResourceStore:
                        current: Json, method: str, side: SideWrites | None) -> Version:
         """Stage a new version replacing `current` (fetched ahead with its resource) in `pending`."""
         document, version = self._next_version(resource_type, resource_id, resource, current, method)
+        version = replace(version, replaced=current.get("res"))
         pending.add_operation(resource_type, ReplaceOne({"_id": resource_id, "vid": current["vid"]}, document))
         pending.add_operation(HISTORY, UpdateOne(*_superseding(version, current["vid"], current)))
         _stage_history_and_side(pending, version, side)
