@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.bundle_data import CORE, blood_pressure, bundle, observation, quantity, urn, vital_sign
+from tests.bundle_data import CORE, LOINC, blood_pressure, bundle, observation, quantity, urn, vital_sign
 from tests.conftest import LiveServer
 from tests.fhir_data import patient, unique
 
@@ -129,6 +129,56 @@ def test_synthea_patient_bundles_with_vital_signs(tmp_path: Path, server: LiveSe
     assert client.get(f"/Observation/{good['weight']}").json()["encounter"]["reference"] == \
         f"Encounter/{good['encounter']}"
     assert client.get(f"/Patient/{bad['patient']}").status_code == 404
+
+
+@pytest.mark.parametrize("over_http", [False, True], ids=["database", "http"])
+def test_skip_invalid_loads_the_rest_of_a_refused_bundle(tmp_path: Path, server: LiveServer, client: httpx.Client,
+                                                          over_http: bool) -> None:
+    """With --skip-invalid the value-less vital sign is left out, with the DiagnosticReport citing it
+    and the Provenance naming that report (transitively); the rest of the Bundle is written."""
+    ids = {name: unique("skip") for name in ("patient", "encounter", "weight", "percentile", "report", "provenance")}
+    subject = f"urn:uuid:{ids['patient']}"
+    weight = vital_sign(subject, "29463-7", "Body Weight", CORE + "bodyweight", id=ids["weight"],
+                        valueQuantity=quantity(4.7, "kg"))
+    percentile = vital_sign(subject, "77606-2", "Weight-for-length Per age and sex", id=ids["percentile"])
+    report = {"resourceType": "DiagnosticReport", "id": ids["report"], "status": "final",
+              "code": {"coding": [{"system": LOINC, "code": "85353-1"}]}, "subject": {"reference": subject},
+              "result": [{"reference": f"urn:uuid:{ids['weight']}"}, {"reference": f"urn:uuid:{ids['percentile']}"}]}
+    transaction = synthea_bundle(ids, weight, percentile, report)
+    provenance = {"resourceType": "Provenance", "id": ids["provenance"], "recorded": "2020-12-01T04:57:48Z",
+                  "target": [{"reference": f"urn:uuid:{ids['patient']}"}, {"reference": f"urn:uuid:{ids['report']}"}],
+                  "agent": [{"who": {"display": "Synthea"}}]}
+    transaction["entry"].append({"fullUrl": f"urn:uuid:{ids['provenance']}", "resource": provenance,
+                                 "request": {"method": "POST", "url": "Provenance"}})
+    (tmp_path / "patient.json").write_text(json.dumps(transaction))
+    target = ("--url", server.url, "--token", server.auth.current()) if over_http else ()
+
+    refused = run_import(server, str(tmp_path), *target)
+    assert refused.returncode == 1 and "HTTP 422" in refused.stderr and "vs-2" in refused.stderr
+    assert client.get(f"/Patient/{ids['patient']}").status_code == 404
+
+    result = run_import(server, "--skip-invalid", str(tmp_path), *target)
+    assert result.returncode == 0, result.stderr
+    assert "3 resources from 1 files" in result.stderr and "3 skipped, 0 errors" in result.stderr
+    assert f"skipped entry[3] Observation/{ids['percentile']}: vs-2" in result.stderr
+    assert f"skipped entry[4] DiagnosticReport/{ids['report']}: references a skipped entry " \
+           f"(urn:uuid:{ids['percentile']})" in result.stderr
+    assert f"skipped entry[5] Provenance/{ids['provenance']}: references a skipped entry " \
+           f"(urn:uuid:{ids['report']})" in result.stderr
+    assert client.get(f"/Observation/{ids['weight']}").json()["encounter"]["reference"] == \
+        f"Encounter/{ids['encounter']}"
+    assert client.get(f"/Encounter/{ids['encounter']}").json()["subject"]["reference"] == f"Patient/{ids['patient']}"
+    for resource in ("Observation/percentile", "DiagnosticReport/report", "Provenance/provenance"):
+        resource_type, name = resource.split("/")
+        assert client.get(f"/{resource_type}/{ids[name]}").status_code == 404
+
+
+def test_skip_invalid_does_not_skip_other_failures(tmp_path: Path, server: LiveServer) -> None:
+    """A structurally malformed resource (400) still refuses its Bundle: exit 1, nothing skipped."""
+    (tmp_path / "invalid.json").write_text(json.dumps(patient(id=unique("imp"), birthDate="yesterday")))
+    result = run_import(server, "--skip-invalid", str(tmp_path))
+    assert result.returncode == 1
+    assert "HTTP 400" in result.stderr and "0 skipped, 1 errors" in result.stderr
 
 
 def test_unknown_source_format_is_refused(server: LiveServer, tmp_path: Path) -> None:
