@@ -104,10 +104,11 @@ def print_report(reports: list[FileReport], console: Console, skipping: bool = F
             console.print(f"[yellow]{escape(str(report.path))}[/yellow]: skipped {where} "
                           f"{escape(skipped.what)}: {escape(skipped.reason)}", markup=True, highlight=False)
     for report in reports:
+        # Escaped: diagnostics name elements such as `value[x]`, which rich would take for markup.
         for error in report.errors[:20]:
-            console.print(f"[red]{report.path}[/red]: {error}", markup=True, highlight=False)
+            console.print(f"[red]{escape(str(report.path))}[/red]: {escape(error)}", markup=True, highlight=False)
         if len(report.errors) > 20:
-            console.print(f"[red]{report.path}[/red]: ... {len(report.errors) - 20} more errors")
+            console.print(f"[red]{escape(str(report.path))}[/red]: ... {len(report.errors) - 20} more errors")
 
 
 async def _import(args: argparse.Namespace) -> int:
