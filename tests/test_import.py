@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -11,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fhir_server.importing.loader import Outcome, outcome_of
+from fhir_server.importing.skipping import MAX_ROUNDS, SkippingTarget
 from tests.bundle_data import CORE, LOINC, blood_pressure, bundle, observation, quantity, urn, vital_sign
 from tests.conftest import LiveServer
 from tests.fhir_data import patient, unique
@@ -179,6 +182,47 @@ def test_skip_invalid_does_not_skip_other_failures(tmp_path: Path, server: LiveS
     result = run_import(server, "--skip-invalid", str(tmp_path))
     assert result.returncode == 1
     assert "HTTP 400" in result.stderr and "0 skipped, 1 errors" in result.stderr
+
+
+class RefusingTarget:
+    """A server that refuses, as a transaction does (422 naming the entry), any Bundle holding a
+    resource with one of the ids in `refused`: a rule the local validation cannot see."""
+
+    def __init__(self, *refused: str) -> None:
+        self.refused = refused
+        self.submitted: list[list[str]] = []
+
+    async def submit(self, bundle: dict) -> Outcome:
+        ids = [e["resource"]["id"] for e in bundle["entry"]]
+        self.submitted.append(ids)
+        for index, resource_id in enumerate(ids):
+            if resource_id in self.refused:
+                issue = {"severity": "error", "code": "invariant", "expression": [f"Bundle.entry[{index}]"],
+                         "diagnostics": f"Bundle.entry[{index}] (POST Patient): clinic rule"}
+                return outcome_of(422, {"resourceType": "OperationOutcome", "issue": [issue]})
+        return Outcome(written=len(ids))
+
+
+def test_skip_invalid_drops_what_the_server_names_within_a_few_rounds() -> None:
+    first, second = patient(id="first"), patient(id="second")
+    linked = {**patient(id="linked"), "link": [{"other": {"reference": "urn:uuid:second"}, "type": "seealso"}]}
+    transaction = bundle("transaction", *({"fullUrl": f"urn:uuid:{r['id']}", "resource": r,
+                                           "request": {"method": "POST", "url": "Patient"}}
+                                          for r in (first, patient(id="kept"), second, linked)))
+    target = RefusingTarget("first", "second")
+    outcome = asyncio.run(SkippingTarget(target, None).submit(transaction))
+    assert outcome.written == 1 and not outcome.errors
+    assert [(s.index, s.what, s.reason) for s in outcome.skipped] == [
+        (0, "Patient/first", "clinic rule"), (2, "Patient/second", "clinic rule"),
+        (3, "Patient/linked", "references a skipped entry (urn:uuid:second)")]
+    assert target.submitted[-1] == ["kept"]
+    # A server that keeps naming entries is given up on after MAX_ROUNDS resubmissions.
+    refusing = RefusingTarget(*(f"p{i}" for i in range(MAX_ROUNDS + 2)))
+    many = bundle("transaction", *({"resource": patient(id=f"p{i}"), "request": {"method": "POST", "url": "Patient"}}
+                                   for i in range(MAX_ROUNDS + 2)))
+    outcome = asyncio.run(SkippingTarget(refusing, None).submit(many))
+    assert len(refusing.submitted) == MAX_ROUNDS + 1 and len(outcome.skipped) == MAX_ROUNDS
+    assert outcome.errors == ["HTTP 422: Bundle.entry[0] (POST Patient): clinic rule"]
 
 
 def test_unknown_source_format_is_refused(server: LiveServer, tmp_path: Path) -> None:
