@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -11,7 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.bundle_data import CORE, blood_pressure, bundle, observation, quantity, urn, vital_sign
+from fhir_server.importing.loader import Outcome, outcome_of
+from fhir_server.importing.skipping import MAX_ROUNDS, SkippingTarget
+from tests.bundle_data import CORE, LOINC, blood_pressure, bundle, observation, quantity, urn, vital_sign
 from tests.conftest import LiveServer
 from tests.fhir_data import patient, unique
 
@@ -129,6 +132,97 @@ def test_synthea_patient_bundles_with_vital_signs(tmp_path: Path, server: LiveSe
     assert client.get(f"/Observation/{good['weight']}").json()["encounter"]["reference"] == \
         f"Encounter/{good['encounter']}"
     assert client.get(f"/Patient/{bad['patient']}").status_code == 404
+
+
+@pytest.mark.parametrize("over_http", [False, True], ids=["database", "http"])
+def test_skip_invalid_loads_the_rest_of_a_refused_bundle(tmp_path: Path, server: LiveServer, client: httpx.Client,
+                                                          over_http: bool) -> None:
+    """With --skip-invalid the value-less vital sign is left out, with the DiagnosticReport citing it
+    and the Provenance naming that report (transitively); the rest of the Bundle is written."""
+    ids = {name: unique("skip") for name in ("patient", "encounter", "weight", "percentile", "report", "provenance")}
+    subject = f"urn:uuid:{ids['patient']}"
+    weight = vital_sign(subject, "29463-7", "Body Weight", CORE + "bodyweight", id=ids["weight"],
+                        valueQuantity=quantity(4.7, "kg"))
+    percentile = vital_sign(subject, "77606-2", "Weight-for-length Per age and sex", id=ids["percentile"])
+    report = {"resourceType": "DiagnosticReport", "id": ids["report"], "status": "final",
+              "code": {"coding": [{"system": LOINC, "code": "85353-1"}]}, "subject": {"reference": subject},
+              "result": [{"reference": f"urn:uuid:{ids['weight']}"}, {"reference": f"urn:uuid:{ids['percentile']}"}]}
+    transaction = synthea_bundle(ids, weight, percentile, report)
+    provenance = {"resourceType": "Provenance", "id": ids["provenance"], "recorded": "2020-12-01T04:57:48Z",
+                  "target": [{"reference": f"urn:uuid:{ids['patient']}"}, {"reference": f"urn:uuid:{ids['report']}"}],
+                  "agent": [{"who": {"display": "Synthea"}}]}
+    transaction["entry"].append({"fullUrl": f"urn:uuid:{ids['provenance']}", "resource": provenance,
+                                 "request": {"method": "POST", "url": "Provenance"}})
+    (tmp_path / "patient.json").write_text(json.dumps(transaction))
+    target = ("--url", server.url, "--token", server.auth.current()) if over_http else ()
+
+    refused = run_import(server, str(tmp_path), *target)
+    assert refused.returncode == 1 and "HTTP 422" in refused.stderr and "vs-2" in refused.stderr
+    assert client.get(f"/Patient/{ids['patient']}").status_code == 404
+
+    result = run_import(server, "--skip-invalid", str(tmp_path), *target)
+    assert result.returncode == 0, result.stderr
+    assert "3 resources from 1 files" in result.stderr and "3 skipped, 0 errors" in result.stderr
+    assert f"skipped entry[3] Observation/{ids['percentile']}: vs-2" in result.stderr
+    assert f"skipped entry[4] DiagnosticReport/{ids['report']}: references a skipped entry " \
+           f"(urn:uuid:{ids['percentile']})" in result.stderr
+    assert f"skipped entry[5] Provenance/{ids['provenance']}: references a skipped entry " \
+           f"(urn:uuid:{ids['report']})" in result.stderr
+    assert client.get(f"/Observation/{ids['weight']}").json()["encounter"]["reference"] == \
+        f"Encounter/{ids['encounter']}"
+    assert client.get(f"/Encounter/{ids['encounter']}").json()["subject"]["reference"] == f"Patient/{ids['patient']}"
+    for resource in ("Observation/percentile", "DiagnosticReport/report", "Provenance/provenance"):
+        resource_type, name = resource.split("/")
+        assert client.get(f"/{resource_type}/{ids[name]}").status_code == 404
+
+
+def test_skip_invalid_does_not_skip_other_failures(tmp_path: Path, server: LiveServer) -> None:
+    """A structurally malformed resource (400) still refuses its Bundle: exit 1, nothing skipped."""
+    (tmp_path / "invalid.json").write_text(json.dumps(patient(id=unique("imp"), birthDate="yesterday")))
+    result = run_import(server, "--skip-invalid", str(tmp_path))
+    assert result.returncode == 1
+    assert "HTTP 400" in result.stderr and "0 skipped, 1 errors" in result.stderr
+
+
+class RefusingTarget:
+    """A server that refuses, as a transaction does (422 naming the entry), any Bundle holding a
+    resource with one of the ids in `refused`: a rule the local validation cannot see."""
+
+    def __init__(self, *refused: str) -> None:
+        self.refused = refused
+        self.submitted: list[list[str]] = []
+
+    async def submit(self, bundle: dict) -> Outcome:
+        ids = [e["resource"]["id"] for e in bundle["entry"]]
+        self.submitted.append(ids)
+        for index, resource_id in enumerate(ids):
+            if resource_id in self.refused:
+                issue = {"severity": "error", "code": "invariant", "expression": [f"Bundle.entry[{index}]"],
+                         "diagnostics": f"Bundle.entry[{index}] (POST Patient): clinic rule"}
+                return outcome_of(422, {"resourceType": "OperationOutcome", "issue": [issue]})
+        return Outcome(written=len(ids))
+
+
+def test_skip_invalid_drops_what_the_server_names_within_a_few_rounds() -> None:
+    first, second = patient(id="first"), patient(id="second")
+    linked = {**patient(id="linked"), "link": [{"other": {"reference": "urn:uuid:second"}, "type": "seealso"}]}
+    transaction = bundle("transaction", *({"fullUrl": f"urn:uuid:{r['id']}", "resource": r,
+                                           "request": {"method": "POST", "url": "Patient"}}
+                                          for r in (first, patient(id="kept"), second, linked)))
+    target = RefusingTarget("first", "second")
+    outcome = asyncio.run(SkippingTarget(target, None).submit(transaction))
+    assert outcome.written == 1 and not outcome.errors
+    assert [(s.index, s.what, s.reason) for s in outcome.skipped] == [
+        (0, "Patient/first", "clinic rule"), (2, "Patient/second", "clinic rule"),
+        (3, "Patient/linked", "references a skipped entry (urn:uuid:second)")]
+    assert target.submitted[-1] == ["kept"]
+    # A server that keeps naming entries is given up on after MAX_ROUNDS resubmissions.
+    refusing = RefusingTarget(*(f"p{i}" for i in range(MAX_ROUNDS + 2)))
+    many = bundle("transaction", *({"resource": patient(id=f"p{i}"), "request": {"method": "POST", "url": "Patient"}}
+                                   for i in range(MAX_ROUNDS + 2)))
+    outcome = asyncio.run(SkippingTarget(refusing, None).submit(many))
+    assert len(refusing.submitted) == MAX_ROUNDS + 1 and len(outcome.skipped) == MAX_ROUNDS
+    assert outcome.errors == ["HTTP 422: Bundle.entry[0] (POST Patient): clinic rule"]
 
 
 def test_unknown_source_format_is_refused(server: LiveServer, tmp_path: Path) -> None:

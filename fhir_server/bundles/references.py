@@ -62,7 +62,7 @@ class References:
     async def rewrite(self, ctx: Context, resource: Json, full_url: str | None) -> None:
         """Replace, in place, every reference in `resource` that names an entry or a search."""
         base = (split_full_url(full_url) or (None, ""))[0] if full_url else None
-        for holder in _references(resource):
+        for holder in reference_holders(resource):
             reference = holder["reference"]
             if self.identities is not None:
                 target = self.identities.resolve(reference, base)
@@ -102,18 +102,18 @@ class References:
         return self.conditional[reference]
 
 
-def _references(value: object) -> Iterator[Json]:
+def reference_holders(value: object) -> Iterator[Json]:
     """Every object under `value` holding a string `reference` (a Reference), depth first."""
     if isinstance(value, dict):
         if isinstance(value.get("reference"), str):
             yield value
         for child in value.values():
             if isinstance(child, dict | list):
-                yield from _references(child)
+                yield from reference_holders(child)
     elif isinstance(value, list):
         for child in value:
             if isinstance(child, dict | list):
-                yield from _references(child)
+                yield from reference_holders(child)
 
 
 def _copy(value: object) -> object:

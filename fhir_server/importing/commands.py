@@ -1,10 +1,11 @@
-"""`fhir-server import PATH... [--from FORMAT] [--url BASE [--token TOKEN]] [--jobs N]`.
+"""`fhir-server import PATH... [--from FORMAT] [--url BASE [--token TOKEN]] [--jobs N] [--skip-invalid]`.
 
 Loads Bundles and NDJSON from files or folders (see `sources`) straight into the database (the
 running server's embedded one, `MONGODB_URI`, or an embedded one started for the command), or
 into a running server with `--url`. Shows a progress bar with resources/s and ends with the
 counts and errors per file; exit status 1 when anything failed. Safe to re-run: resources with
-ids are written with PUT to that id (`sources.idempotent`).
+ids are written with PUT to that id (`sources.idempotent`). `--skip-invalid` loads a Bundle
+refused for invalid resources without them (`skipping`): they are listed, not errors.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -27,7 +29,7 @@ from fhir_server.cli import add_data_dir, settings_from
 from fhir_server.importing.sources import SOURCE_MODULES, SOURCES, Source, SourceError, files_of, idempotent
 
 if TYPE_CHECKING:
-    from fhir_server.importing.loader import Outcome, Target
+    from fhir_server.importing.loader import Outcome, Skipped, Target
 
 Json = dict
 
@@ -38,11 +40,14 @@ class FileReport:
     bundles: int = 0
     written: int = 0
     errors: list[str] = field(default_factory=list)
+    skipped: list[tuple[int, Skipped]] = field(default_factory=list)
+    """The entries left out by `--skip-invalid`, with the number of their Bundle in the file."""
 
     def add(self, outcome: Outcome) -> None:
         self.bundles += 1
         self.written += outcome.written
         self.errors.extend(outcome.errors)
+        self.skipped.extend((self.bundles, s) for s in outcome.skipped)
 
 
 def _bundles(source: Source, files: list[Path], reports: list[FileReport]) -> Iterator[tuple[FileReport, Json]]:
@@ -83,21 +88,33 @@ async def run_import(target: Target, source: Source, files: list[Path], jobs: in
     return reports
 
 
-def print_report(reports: list[FileReport], console: Console) -> None:
-    table = Table("file", "bundles", "resources", "errors")
+def print_report(reports: list[FileReport], console: Console, skipping: bool = False) -> None:
+    """The per-file table, then every skipped entry (when `skipping`) and the errors (20 per file)."""
+    table = Table("file", "bundles", "resources", *(["skipped"] if skipping else []), "errors")
     for report in reports:
-        table.add_row(str(report.path), str(report.bundles), str(report.written), str(len(report.errors)))
+        table.add_row(str(report.path), str(report.bundles), str(report.written),
+                      *([str(len(report.skipped))] if skipping else []), str(len(report.errors)))
     console.print(table)
     for report in reports:
+        for bundle_number, skipped in report.skipped:
+            # NDJSON files hold several Bundles (chunks): the entry index alone would be ambiguous.
+            where = f"entry[{skipped.index}]"
+            if report.bundles > 1:
+                where = f"bundle {bundle_number} {where}"
+            console.print(f"[yellow]{escape(str(report.path))}[/yellow]: skipped {where} "
+                          f"{escape(skipped.what)}: {escape(skipped.reason)}", markup=True, highlight=False)
+    for report in reports:
+        # Escaped: diagnostics name elements such as `value[x]`, which rich would take for markup.
         for error in report.errors[:20]:
-            console.print(f"[red]{report.path}[/red]: {error}", markup=True, highlight=False)
+            console.print(f"[red]{escape(str(report.path))}[/red]: {escape(error)}", markup=True, highlight=False)
         if len(report.errors) > 20:
-            console.print(f"[red]{report.path}[/red]: ... {len(report.errors) - 20} more errors")
+            console.print(f"[red]{escape(str(report.path))}[/red]: ... {len(report.errors) - 20} more errors")
 
 
 async def _import(args: argparse.Namespace) -> int:
     # The whole server stack loads only when an import runs, not for every `fhir-server` command.
     from fhir_server.importing.loader import HttpTarget, database_target
+    from fhir_server.importing.skipping import SkippingTarget
 
     source = SOURCES[args.source]
     files = list(files_of(source, [Path(p) for p in args.paths]))
@@ -106,17 +123,23 @@ async def _import(args: argparse.Namespace) -> int:
     if missing:
         console.print(f"no such file: {', '.join(map(str, missing))}")
         return 2
+    # A remote server's settings are not known here: skipping then checks the claimed profiles only.
+    settings = None if args.url else settings_from(args)
     context: AbstractAsyncContextManager[Target] = (
-        nullcontext(HttpTarget(args.url, args.token)) if args.url else database_target(settings_from(args)))
+        nullcontext(HttpTarget(args.url, args.token)) if settings is None else database_target(settings))
     started = time.perf_counter()
     async with context as target:
+        if args.skip_invalid:
+            target = SkippingTarget(target, settings)
         reports = await run_import(target, source, files, args.jobs, console)
     elapsed = time.perf_counter() - started
-    print_report(reports, console)
+    print_report(reports, console, args.skip_invalid)
     total = sum(r.written for r in reports)
     failed = sum(len(r.errors) for r in reports)
+    skipped = f"{sum(len(r.skipped) for r in reports)} skipped, " if args.skip_invalid else ""
     console.print(f"{total} resources from {len(files)} files in {elapsed:.1f} s "
-                  f"({total / max(elapsed, 1e-9):.0f} resources/s), {failed} errors")
+                  f"({total / max(elapsed, 1e-9):.0f} resources/s), {skipped}{failed} errors")
+    # Skipped entries were asked for: they alone do not fail the import.
     return 1 if failed else 0
 
 
@@ -132,5 +155,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--token", help="Bearer token for --url")
     parser.add_argument("--jobs", type=int, default=1,
                         help="Bundles written concurrently (default 1: concurrent large transactions conflict)")
+    parser.add_argument("--skip-invalid", action="store_true",
+                        help="load a Bundle refused for invalid resources (422) without them and the entries "
+                             "referencing them; list them (exit status 0 if nothing else failed)")
     add_data_dir(parser)
     parser.set_defaults(run=lambda args: asyncio.run(_import(args)))

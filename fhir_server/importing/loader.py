@@ -39,11 +39,28 @@ MINIMAL = {"prefer": "return=minimal"}
 
 
 @dataclass
+class Skipped:
+    """An entry left out of its Bundle by `--skip-invalid` (see `skipping`)."""
+
+    index: int
+    """The entry's position in the Bundle as read."""
+    what: str
+    """`Type/id`, else the fullUrl, else the type."""
+    reason: str
+
+
+@dataclass
 class Outcome:
-    """What one Bundle did: resources written and the errors of the entries (or Bundle) that failed."""
+    """What one Bundle did: resources written, the errors of the entries (or Bundle) that failed,
+    and the entries left out (`--skip-invalid`)."""
 
     written: int = 0
     errors: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    status: int = 200
+    """The HTTP status of the Bundle's response (0: the server did not answer)."""
+    refusal: Json | None = None
+    """The OperationOutcome of a Bundle refused as a whole (a failed transaction)."""
 
 
 class Target(Protocol):
@@ -53,7 +70,7 @@ class Target(Protocol):
 def outcome_of(status: int, body: Json | None) -> Outcome:
     """Count the written entries of a batch/transaction response, or report why it failed."""
     if status != 200 or not body or body.get("resourceType") != "Bundle":
-        return Outcome(0, [f"HTTP {status}: {_diagnostics(body)}"])
+        return Outcome(0, [f"HTTP {status}: {_diagnostics(body)}"], status=status, refusal=body)
     outcome = Outcome()
     for index, entry in enumerate(body.get("entry") or []):
         status_text = entry.get("response", {}).get("status", "")
@@ -126,7 +143,7 @@ class HttpTarget:
             reply = connection.getresponse()
             payload = reply.read()
         except OSError as error:
-            return Outcome(0, [f"cannot reach the server: {error}"])
+            return Outcome(0, [f"cannot reach the server: {error}"], status=0)
         finally:
             connection.close()
         try:
