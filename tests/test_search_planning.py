@@ -1,0 +1,91 @@
+"""Query planning rules: the compiled filters keep FHIR's matches while becoming index-friendly.
+
+Each rule is checked two ways: against the brute-force range semantics of the spec (evaluated in
+Python by `matcher.matches`, so no database is needed) and on the shape the runner will send,
+which is what decides whether SecantusDB uses an index or scans.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from fhir_server.search.expand import branches
+from fhir_server.search.matcher import matches
+from fhir_server.search.plan import compile_query
+from fhir_server.search.query import parse_query
+from fhir_server.search.types import date as date_type
+
+# Stored values of every precision, around year, month, day, minute and second boundaries.
+STORED = ["1989", "1990", "1990-01", "1990-05", "1990-12", "1990-01-01", "1990-05-04", "1990-05-05",
+          "1990-05-06", "1990-05-31", "1990-06-01", "1990-05-05T00:00Z", "1990-05-05T10:00+02:00",
+          "1990-05-05T08:00:59Z", "1990-05-05T08:00:00.1Z", "1990-05-05T08:00:00.12Z",
+          "1990-05-05T08:00:00.123Z", "1990-12-31T23:59:59Z", "1991", "9999", "9999-12", "0001"]
+QUERIES = ["1990", "1990-01", "1990-05", "1990-01-01", "1990-05-05", "1990-05-31", "1990-05-05T08:00Z",
+           "1990-05-05T10:00:00+02:00", "1990-05-05T08:00:00.1Z", "1990-05-05T08:00:00.120Z", "1990-12-31",
+           "9999-12-31", "9999"]
+PREFIXES = ["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"]
+
+
+def _spec(prefix: str, query: str, stored: str) -> bool:
+    """R4's prefix definitions over the ranges the two values cover."""
+    (qs, qe), (s, e) = date_type.parse_range(query), date_type.parse_range(stored)
+    inside = qs <= s and e <= qe
+    return {"eq": inside, "ne": not inside, "gt": e > qe, "lt": s < qs, "ge": e > qe or inside,
+            "le": s < qs or inside, "sa": s > qe, "eb": e < qs}[prefix]
+
+
+def _doc(stored: str) -> dict:
+    s, e = date_type.parse_range(stored)
+    return {"sp": {"birthdate": {"s": s, "e": e}}}
+
+
+@pytest.mark.parametrize(("prefix", "query"), list(itertools.product(PREFIXES, QUERIES)))
+def test_aligned_conditions_keep_the_spec_matches(prefix, query):
+    value = date_type.parse(prefix + query, None)
+    for aligned in (False, True):
+        filter_ = date_type.match("sp.birthdate", True, None, [value], aligned=aligned)
+        found = {stored for stored in STORED if matches(filter_, _doc(stored))}
+        plain = date_type.match("sp.birthdate", True, None, [value])
+        assert found == {stored for stored in STORED if matches(plain, _doc(stored))}
+        if prefix != "ap":
+            assert found == {stored for stored in STORED if _spec(prefix, query, stored)}
+
+
+def _branch_filters(resource_type: str, params: list[tuple[str, str]]) -> list[dict]:
+    plan = compile_query(parse_query(resource_type, params))
+    return [b.filter for b in branches(plan.filter)]
+
+
+def test_a_date_range_on_a_date_only_parameter_is_one_index_range():
+    start, end = date_type.parse_range("1990-01-01")[0], date_type.parse_range("1990-03-01")[0]
+    assert _branch_filters("Patient", [("birthdate", "ge1990-01-01"), ("birthdate", "lt1990-03-01")]) == [
+        {"del": {"$exists": False}, "sp.birthdate.s": {"$gte": start, "$lt": end}}]
+
+
+def test_ge_within_a_year_adds_only_equalities_on_the_start():
+    # A stored `1990` or `1990-05` ends after 1990-05-05 although it starts before it.
+    (qs, qe) = date_type.parse_range("1990-05-05")
+    year, month = date_type.parse_range("1990")[0], date_type.parse_range("1990-05")[0]
+    assert _branch_filters("Patient", [("birthdate", "ge1990-05-05")]) == [
+        {"del": {"$exists": False}, "sp.birthdate.s": {"$gte": qs}},
+        {"del": {"$exists": False}, "sp.birthdate.s": year, "sp.birthdate.e": {"$gt": qe}},
+        {"del": {"$exists": False}, "sp.birthdate.s": month, "sp.birthdate.e": {"$gt": qe}},
+    ]
+
+
+def test_le_is_one_range_when_no_period_starts_inside_and_reaches_past():
+    qe = date_type.parse_range("1990-05-05")[1]
+    assert _branch_filters("Patient", [("birthdate", "le1990-05-05")]) == [
+        {"del": {"$exists": False}, "sp.birthdate.s": {"$lte": qe}}]
+
+
+def test_periods_keep_the_general_conditions():
+    # Observation.effective may be a Period or Timing: an open start is not a calendar period.
+    qs, qe = date_type.parse_range("2018-01-01")
+    assert _branch_filters("Observation", [("date", "ge2018-01-01")]) == [
+        {"del": {"$exists": False}, "sp.date.e": {"$gt": qe}},
+        {"del": {"$exists": False}, "sp.date.s": {"$gte": qs, "$lte": qe}, "sp.date.e": {"$lte": qe}},
+    ]
+
