@@ -89,3 +89,9 @@ def test_periods_keep_the_general_conditions():
         {"del": {"$exists": False}, "sp.date.s": {"$gte": qs, "$lte": qe}, "sp.date.e": {"$lte": qe}},
     ]
 
+
+def test_an_equality_merges_with_a_range_on_the_same_field():
+    # The second keyset branch of a sorted page: one index lookup instead of an `$and` (a scan).
+    parts = branches({"$and": [{"s": {"$gte": 5}}, {"$or": [{"s": {"$gt": 7}}, {"s": 7, "_id": {"$gt": "b"}}]}]})
+    assert [p.filter for p in parts] == [{"s": {"$gte": 5, "$gt": 7}},
+                                         {"s": {"$gte": 5, "$eq": 7}, "_id": {"$gt": "b"}}]

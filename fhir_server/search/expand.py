@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 Json = dict[str, Any]
@@ -54,10 +55,13 @@ def _conjunction(clauses: list[Json]) -> Json:
         (key, value), = clause.items()
         if key not in merged:
             merged[key] = value
-        elif _operators(merged[key]) and _operators(value) and not set(merged[key]) & set(value):
-            # {f: {$gte: a}} and {f: {$lt: b}} are {f: {$gte: a, $lt: b}}, one index range
-            # (MongoDB lets each operator hold on a different array element either way).
-            merged[key] = {**merged[key], **value}
+            continue
+        left, right = _as_operators(merged[key]), _as_operators(value)
+        if left is not None and right is not None and not set(left) & set(right):
+            # {f: {$gte: a}} and {f: {$lt: b}} are {f: {$gte: a, $lt: b}}, one index range, and
+            # {f: a} and {f: {$gte: b}} are {f: {$eq: a, $gte: b}}, one index lookup (MongoDB
+            # lets each operator hold on a different array element either way).
+            merged[key] = {**left, **right}
         else:
             rest.append(clause)
     if rest:
@@ -65,8 +69,15 @@ def _conjunction(clauses: list[Json]) -> Json:
     return merged
 
 
-def _operators(value: Any) -> bool:
-    return isinstance(value, dict) and bool(value) and all(k.startswith("$") for k in value)
+def _as_operators(value: Any) -> Json | None:
+    """`value` as an operator document: itself, `{$eq: value}` for a plain scalar, else None.
+
+    Only scalars: `{f: <regex>}` is a pattern match where `{$eq: <regex>}` is not, and a plain
+    document or array is an exact-match value best left alone.
+    """
+    if isinstance(value, dict):
+        return value if value and all(k.startswith("$") for k in value) else None
+    return {"$eq": value} if isinstance(value, str | int | float | datetime) else None
 
 
 _LITERAL = re.compile(r"\^((?:[^\\.^$*+?()\[\]{}|]|\\[^A-Za-z0-9])+)$")
