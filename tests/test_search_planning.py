@@ -12,9 +12,11 @@ import itertools
 import pytest
 
 from fhir_server.search.expand import branches
+from fhir_server.search.includes import source_projection
 from fhir_server.search.matcher import matches
 from fhir_server.search.plan import compile_query
-from fhir_server.search.query import parse_query
+from fhir_server.search.query import Include, parse_query
+from fhir_server.search.runner import HIT_PROJECTION
 from fhir_server.search.types import date as date_type
 
 # Stored values of every precision, around year, month, day, minute and second boundaries.
@@ -95,3 +97,11 @@ def test_an_equality_merges_with_a_range_on_the_same_field():
     parts = branches({"$and": [{"s": {"$gte": 5}}, {"$or": [{"s": {"$gt": 7}}, {"s": 7, "_id": {"$gt": "b"}}]}]})
     assert [p.filter for p in parts] == [{"s": {"$gte": 5, "$gt": 7}},
                                          {"s": {"$gte": 5, "$eq": 7}, "_id": {"$gt": "b"}}]
+
+
+def test_pages_with_includes_fetch_only_the_references_followed():
+    subject = Include("Observation", "subject", None, False)
+    assert source_projection([subject], ["Observation"]) == {**HIT_PROJECTION, "sp.subject.r": 1}
+    assert source_projection([subject], ["Patient"]) == HIT_PROJECTION
+    everything = source_projection([Include("*", "*", None, True)], ["Observation"])
+    assert {"sp.subject.r", "sp.performer.r", "sp.patient.r"} <= set(everything) and "sp" not in everything

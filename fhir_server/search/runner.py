@@ -12,6 +12,7 @@ import heapq
 from dataclasses import dataclass
 from typing import Any
 
+from fhir_server.search import compartments
 from fhir_server.search.expand import Branch, branches
 from fhir_server.search.keyset import SortField, beyond, merge_key, position
 from fhir_server.search.plan import NOT_DELETED, Plan, Restrict, resolve, restricted
@@ -20,6 +21,8 @@ from fhir_server.storage import Database, Session
 Json = dict[str, Any]
 Hit = tuple[str, Json]
 """A found document with its type: `(resource_type, stored document)`."""
+HIT_PROJECTION: Json = {"vid": 1, "ts": 1, "res": 1, f"sp.{compartments.KEY}": 1}
+"""The fields a hit needs: its Bundle entry and, for the audit, its version and compartments."""
 
 
 @dataclass(frozen=True)
