@@ -75,7 +75,7 @@ async def search(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
     bundle: Json = {"resourceType": "Bundle", "id": new_id(), "meta": {"lastUpdated": format_instant(now())},
                     "type": "searchset"}
     if result.total != "none" or result.summary == "count":
-        bundle["total"] = await runner.count(filters)
+        bundle["total"] = len(page.hits) if page.complete else await runner.count(filters)
     later = page.more if not backwards else anchor is not None
     earlier = page.more if backwards else anchor is not None
     bundle["link"] = bundle_links(

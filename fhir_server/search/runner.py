@@ -31,6 +31,8 @@ class Page:
 
     hits: list[Hit]
     more: bool
+    complete: bool = False
+    """The hits are every match (a first page with room to spare), so they are the total."""
 
 
 class Runner:
@@ -123,7 +125,9 @@ class Runner:
             hit for _, hit in runs[0]]
         if backwards:
             return Page(merged[-count:], available > count)
-        return Page(merged[:count], len(merged) > count)
+        # Each branch ran with limit count + 1: fewer hits in all means no branch was cut short.
+        more = len(merged) > count
+        return Page(merged[:count], more, complete=anchor is None and not more)
 
 
 def _with_paths(projection: Json, part: Branch) -> Json:
