@@ -13,13 +13,14 @@ import itertools
 
 import pytest
 
-from fhir_server.search.expand import branches
+from fhir_server.search.expand import Branch, branches
 from fhir_server.search.includes import source_projection
+from fhir_server.search.indexes import selective_fields
 from fhir_server.search.keyset import SortField
 from fhir_server.search.matcher import matches
 from fhir_server.search.plan import compile_query
 from fhir_server.search.query import Include, parse_query
-from fhir_server.search.runner import HIT_PROJECTION, Runner
+from fhir_server.search.runner import HIT_PROJECTION, Runner, _with_paths
 from fhir_server.search.types import date as date_type
 
 # Stored values of every precision, around year, month, day, minute and second boundaries.
@@ -143,3 +144,30 @@ def test_a_first_page_with_room_to_spare_is_the_total(stored, anchor, complete):
     fields = [SortField("_id", False, single=True, always=True)]
     page = asyncio.run(Runner(_Store(stored), None).page({"Patient": {}}, fields, 4, {}, anchor))
     assert page.complete is complete and len(page.hits) == min(stored, 4)
+
+
+def test_an_or_beside_a_selective_equality_is_checked_on_what_the_equality_finds():
+    # A date prefix on a Period-capable parameter is an `$or`; the patient's observations are few.
+    plan = compile_query(parse_query("Observation", [("patient", "Patient/1"), ("date", "ge2018-01-01")]))
+    (only,) = branches(plan.filter, selective_fields("Observation"))
+    assert only.filter == {"del": {"$exists": False}, "sp.patient.r": "Patient/1"}
+    assert set(only.paths()) == {"sp.date.s", "sp.date.e"}
+    qs, qe = date_type.parse_range("2018-01-01")
+    assert only.accepts({"sp": {"date": {"s": qs, "e": qe}}})
+    assert only.accepts({"sp": {"date": {"s": qs - 1, "e": qe + 1}}})
+    assert not only.accepts({"sp": {"date": {"s": qs - 1, "e": qe}}})
+    # Without such an equality, branches as before.
+    assert len(branches(plan.filter)) == 2
+    assert len(branches(compile_query(parse_query("Observation", [("date", "ge2018-01-01")])).filter,
+                        selective_fields("Observation"))) == 2
+
+
+def test_selective_fields_are_ids_compartments_and_indexed_references():
+    assert {"_id", "sp.@compartment", "sp.patient.r", "sp.subject.r"} <= selective_fields("Observation")
+    assert "sp.code.t" not in selective_fields("Observation")
+
+
+def test_check_paths_join_the_projection_without_collisions():
+    part = Branch({}, checks=[{"$or": [{"sp.date": {"$elemMatch": {"s": 1}}}, {"sp.date.e": 2}]}])
+    assert _with_paths({"res": 1, "sp.date.s": 1}, part) == {"res": 1, "sp.date": 1}
+    assert _with_paths({}, part) == {}

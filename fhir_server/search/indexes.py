@@ -70,3 +70,10 @@ def _dated(param: SearchParam | None, date: SearchParam | None) -> bool:
     """Whether (param, date) can share a compound index: a reference and a single-valued date
     (MongoDB indexes at most one array field per document in a compound index)."""
     return bool(param and date and param.type == "reference" and date.type == "date" and date.single)
+
+
+def selective_fields(resource_type: str) -> frozenset[str]:
+    """Fields an equality on which finds few documents through an index: `_id`, the compartment
+    and the indexed references (one patient's observations, one encounter's procedures)."""
+    leading = {next(iter(model.document["key"])) for model in index_specs(resource_type)}
+    return frozenset({"_id", f"sp.{compartments.KEY}", *(f for f in leading if f.endswith(".r"))})

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from fhir_server.search import compartments
 from fhir_server.search.expand import Branch, branches
+from fhir_server.search.indexes import selective_fields
 from fhir_server.search.keyset import SortField, beyond, merge_key, position
 from fhir_server.search.plan import NOT_DELETED, Plan, Restrict, resolve, restricted
 from fhir_server.storage import Database, Session
@@ -63,8 +64,8 @@ class Runner:
         total = 0
         for resource_type, filter_ in filters.items():
             collection = self.database.resources(resource_type)
-            parts = branches(filter_)
-            if len(parts) == 1 and not parts[0].residuals:
+            parts = branches(filter_, selective_fields(resource_type))
+            if len(parts) == 1 and parts[0].exact:
                 total += await collection.count_documents(parts[0].filter, session=self.session)
                 continue
             # Branches may overlap and need their residual checks: count the distinct ids.
@@ -73,8 +74,8 @@ class Runner:
         return total
 
     async def _ids(self, collection: Any, part: Branch) -> list[str]:
-        projection = {"_id": 1, **{path: 1 for path, _ in part.residuals}}
-        docs = await collection.find(part.filter, projection, session=self.session).to_list(length=None)
+        docs = await collection.find(part.filter, _with_paths({"_id": 1}, part), session=self.session
+                                     ).to_list(length=None)
         return [d["_id"] for d in docs if part.accepts(d)]
 
     async def _each(self, queries: list[Coroutine[Any, Any, T]]) -> list[T]:
@@ -87,7 +88,8 @@ class Runner:
                      projection: Json, limit: int) -> list[tuple[tuple, Hit]]:
         """The first `limit` documents in sort order: each index-friendly branch on its own, merged."""
         collection = self.database.resources(resource_type)
-        found = await self._each([self._sorted(collection, part, spec, projection, limit) for part in branches(query)])
+        parts = branches(query, selective_fields(resource_type))
+        found = await self._each([self._sorted(collection, part, spec, projection, limit) for part in parts])
         runs = [[(merge_key(d, resource_type, fields), (resource_type, d)) for d in docs] for docs in found]
         seen: set[str] = set()
         out = []
@@ -101,7 +103,7 @@ class Runner:
                       limit: int) -> list[Json]:
         """The first `limit` documents of one branch in sort order that pass its residual checks."""
         cursor = collection.find(part.filter, _with_paths(projection, part), session=self.session).sort(spec)
-        if not part.residuals:
+        if part.exact:
             return await cursor.limit(limit).to_list(length=None)
         docs = []
         async for doc in cursor:
@@ -144,10 +146,12 @@ class Runner:
 
 
 def _with_paths(projection: Json, part: Branch) -> Json:
-    """`projection` plus the fields `part`'s residual checks read (unless a parent is projected)."""
-    extra = {path: 1 for path, _ in part.residuals
-             if not any(path == p or path.startswith(p + ".") for p in projection)}
-    return {**projection, **extra} if extra else projection
+    """`projection` plus the fields `part`'s residual checks read (MongoDB refuses a projection
+    naming a field and one inside it, so only the outermost of those is kept)."""
+    if not projection:  # everything is fetched already
+        return projection
+    paths = {*projection, *part.paths()}
+    return {p: 1 for p in sorted(paths) if not any(p.startswith(q + ".") for q in paths)}
 
 
 def boundary(hit: Hit, fields: list[SortField]) -> Json:
