@@ -57,6 +57,10 @@ def test_aligned_conditions_keep_the_spec_matches(prefix, query):
         assert found == {stored for stored in STORED if matches(plain, _doc(stored))}
         if prefix != "ap":
             assert found == {stored for stored in STORED if _spec(prefix, query, stored)}
+        # The branches the runner sends find the same, merged operators included.
+        parts = branches({"$and": [filter_, {"sp.birthdate.s": {"$gte": date_type.LOW}}]})
+        assert found == {stored for stored in STORED
+                         if any(matches(b.filter, _doc(stored)) and b.accepts(_doc(stored)) for b in parts)}
 
 
 def _branch_filters(resource_type: str, params: list[tuple[str, str]]) -> list[dict]:
