@@ -119,7 +119,8 @@ async def _page(collection, filter_: dict, sort: list, with_total: bool = True) 
     projection = {"vid": 1, "ts": 1, "res": 1, "sp.@compartment": 1, **{k: 1 for k, _ in sort if k != "_id"}}
     docs = await collection.find({**filter_, "del": {"$exists": False}}, projection
                                  ).sort(sort).limit(COUNT + 1).to_list(length=None)
-    if with_total:
+    # A page with room to spare is every match: its length is the total, as the server answers it.
+    if with_total and len(docs) > COUNT:
         await collection.count_documents({**filter_, "del": {"$exists": False}})
     return docs
 

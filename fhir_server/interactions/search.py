@@ -21,7 +21,7 @@ from fhir_server.interactions.paging import CURSOR_PARAM, bundle_links, decode_c
 from fhir_server.interactions.registry import interaction
 from fhir_server.search import compartments
 from fhir_server.search.errors import SearchError, bad_search
-from fhir_server.search.includes import included
+from fhir_server.search.includes import included, source_projection
 from fhir_server.search.keyset import SortField
 from fhir_server.search.plan import compile_query, sort_fields
 from fhir_server.search.query import Include, Query, parse_query
@@ -75,7 +75,7 @@ async def search(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
     bundle: Json = {"resourceType": "Bundle", "id": new_id(), "meta": {"lastUpdated": format_instant(now())},
                     "type": "searchset"}
     if result.total != "none" or result.summary == "count":
-        bundle["total"] = await runner.count(filters)
+        bundle["total"] = len(page.hits) if page.complete else await runner.count(filters)
     later = page.more if not backwards else anchor is not None
     earlier = page.more if backwards else anchor is not None
     bundle["link"] = bundle_links(
@@ -164,9 +164,7 @@ def _parse_includes(types: list[str], params: list[tuple[str, str]]) -> tuple[li
 
 
 def _projection(fields: list[SortField], parsed: Search) -> Json:
-    if parsed.include or parsed.revinclude:
-        return {"vid": 1, "ts": 1, "res": 1, "sp": 1}
-    projection = {"vid": 1, "ts": 1, "res": 1, f"sp.{compartments.KEY}": 1}
+    projection = source_projection(parsed.include, parsed.queries)
     projection.update((f.path, 1) for f in fields if f.path.startswith("sp."))
     return projection
 

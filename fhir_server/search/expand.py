@@ -11,6 +11,11 @@ tokens, `:below`) makes it scan the whole collection. So a filter is rewritten a
   an index serves, plus a *residual* check the runner applies to the documents the range finds
   (on an array field the range alone could be met by two different elements).
 
+Except where the filter also holds an equality on a *selective* field (`_id`, an indexed
+reference such as `sp.patient.r`, the compartment): that equality finds few documents through an
+index, and each branch would be served by the same index anyway, so the `$or` parts are instead
+*checked* in Python (`matcher.matches`) on what one query finds.
+
 MongoDB answers `$or` and anchored regexes from indexes itself; the rewritten form is equally
 correct there.
 """
@@ -19,7 +24,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from fhir_server.search.matcher import matches
 
 Json = dict[str, Any]
 MAX_BRANCHES = 16
@@ -54,10 +62,13 @@ def _conjunction(clauses: list[Json]) -> Json:
         (key, value), = clause.items()
         if key not in merged:
             merged[key] = value
-        elif _operators(merged[key]) and _operators(value) and not set(merged[key]) & set(value):
-            # {f: {$gte: a}} and {f: {$lt: b}} are {f: {$gte: a, $lt: b}}, one index range
-            # (MongoDB lets each operator hold on a different array element either way).
-            merged[key] = {**merged[key], **value}
+            continue
+        left, right = _as_operators(merged[key]), _as_operators(value)
+        if left is not None and right is not None and not set(left) & set(right):
+            # {f: {$gte: a}} and {f: {$lt: b}} are {f: {$gte: a, $lt: b}}, one index range, and
+            # {f: a} and {f: {$gte: b}} are {f: {$eq: a, $gte: b}}, one index lookup (MongoDB
+            # lets each operator hold on a different array element either way).
+            merged[key] = {**left, **right}
         else:
             rest.append(clause)
     if rest:
@@ -65,8 +76,15 @@ def _conjunction(clauses: list[Json]) -> Json:
     return merged
 
 
-def _operators(value: Any) -> bool:
-    return isinstance(value, dict) and bool(value) and all(k.startswith("$") for k in value)
+def _as_operators(value: Any) -> Json | None:
+    """`value` as an operator document: itself, `{$eq: value}` for a plain scalar, else None.
+
+    Only scalars: `{f: <regex>}` is a pattern match where `{$eq: <regex>}` is not, and a plain
+    document or array is an exact-match value best left alone.
+    """
+    if isinstance(value, dict):
+        return value if value and all(k.startswith("$") for k in value) else None
+    return {"$eq": value} if isinstance(value, str | int | float | datetime) else None
 
 
 _LITERAL = re.compile(r"\^((?:[^\\.^$*+?()\[\]{}|]|\\[^A-Za-z0-9])+)$")
@@ -74,14 +92,38 @@ _LITERAL = re.compile(r"\^((?:[^\\.^$*+?()\[\]{}|]|\\[^A-Za-z0-9])+)$")
 
 @dataclass(frozen=True)
 class Branch:
-    """One conjunction to run: its filter and the residual checks (path, regex) it still needs."""
+    """One conjunction to run: its filter and the residual checks it still needs in Python."""
 
     filter: Json
     residuals: list[tuple[str, re.Pattern]] = field(default_factory=list)
+    """(path, regex): a value at the path must match (the range in `filter` is wider)."""
+    checks: list[Json] = field(default_factory=list)
+    """Filters the documents found must match too (`$or` parts left out of `filter`)."""
+
+    @property
+    def exact(self) -> bool:
+        """Whether `filter` alone finds exactly this branch's matches."""
+        return not self.residuals and not self.checks
+
+    def paths(self) -> list[str]:
+        """The fields the residual checks read (to fetch along)."""
+        return [path for path, _ in self.residuals] + [p for check in self.checks for p in _fields(check)]
 
     def accepts(self, doc: Json) -> bool:
-        return all(any(isinstance(v, str) and pattern.search(v) for v in values_at(doc, path))
-                   for path, pattern in self.residuals)
+        return (all(any(isinstance(v, str) and pattern.search(v) for v in values_at(doc, path))
+                    for path, pattern in self.residuals)
+                and all(matches(check, doc) for check in self.checks))
+
+
+def _fields(filter_: Json) -> list[str]:
+    """The document fields `filter_` reads."""
+    out: list[str] = []
+    for key, value in filter_.items():
+        if key in ("$and", "$or"):
+            out += [f for part in value for f in _fields(part)]
+        elif not key.startswith("$"):
+            out.append(key)
+    return out
 
 
 def values_at(doc: Any, path: str) -> list[Any]:
@@ -118,8 +160,33 @@ def _ranged(clauses: list[Json]) -> Branch:
     return Branch(_conjunction(kept), residuals)
 
 
-def branches(filter_: Json) -> list[Branch]:
-    """`filter_` as index-friendly branches whose union it matches (itself if too many)."""
+def _conjuncts(filter_: Json) -> list[Json]:
+    """The top-level conjunction of `filter_` as one-key clauses (`$and` flattened)."""
+    out: list[Json] = []
+    for key, value in filter_.items():
+        if key == "$and":
+            out += [c for part in value for c in _conjuncts(part)]
+        else:
+            out.append({key: value})
+    return out
+
+
+def _pins(clause: Json, selective: frozenset[str]) -> bool:
+    """Whether `clause` is an equality on a selective field."""
+    (key, value), = clause.items()
+    return key in selective and (isinstance(value, str) or (isinstance(value, dict) and set(value) == {"$eq"}))
+
+
+def branches(filter_: Json, selective: frozenset[str] = frozenset()) -> list[Branch]:
+    """`filter_` as index-friendly branches whose union it matches (itself if too many).
+
+    With an equality on one of the `selective` fields, one branch: its `$or` parts become checks.
+    """
+    clauses = _conjuncts(filter_)
+    checks = [c for c in clauses if "$or" in c]
+    if checks and any(_pins(c, selective) for c in clauses):
+        found = _ranged([c for c in clauses if "$or" not in c])
+        return [Branch(found.filter, found.residuals, checks)]
     try:
         return [_ranged(c) for c in _dnf(filter_)]
     except _TooMany:

@@ -15,7 +15,7 @@ from typing import Any
 from fhir_server.definitions import resource_types
 from fhir_server.search.query import Include
 from fhir_server.search.registry import registry
-from fhir_server.search.runner import Hit, Runner
+from fhir_server.search.runner import HIT_PROJECTION, Hit, Runner
 
 Json = dict[str, Any]
 MAX_ROUNDS = 4
@@ -35,16 +35,28 @@ def _reference_codes(resource_type: str) -> list[str]:
     return [code for code, p in registry().params(resource_type).items() if p.type == "reference"]
 
 
+def _followed_codes(include: Include, resource_type: str) -> list[str]:
+    """The reference parameters `include` follows from a `resource_type` document."""
+    if include.source not in ("*", resource_type):
+        return []
+    return _reference_codes(resource_type) if include.param == "*" else [include.param]
+
+
 def _forward(hits: list[Hit], include: Include) -> Iterable[str]:
     """The `Type/id` references `include` follows from `hits`."""
     for resource_type, doc in hits:
-        if include.source not in ("*", resource_type):
-            continue
-        codes = _reference_codes(resource_type) if include.param == "*" else [include.param]
-        for code in codes:
+        for code in _followed_codes(include, resource_type):
             for ref in _references(doc, code):
                 if include.target is None or ref.startswith(include.target + "/"):
                     yield ref
+
+
+def source_projection(includes: list[Include], resource_types: Iterable[str]) -> Json:
+    """What to fetch of documents of `resource_types` that `includes` start from: the entry
+    fields and only the references followed, not the whole `sp` (the bulk of a document)."""
+    followed = {f"sp.{code}.r" for include in includes for resource_type in resource_types
+                for code in _followed_codes(include, resource_type)}
+    return {**HIT_PROJECTION, **dict.fromkeys(sorted(followed), 1)}
 
 
 def _reverse_sources(include: Include, page_types: set[str]) -> list[tuple[str, str]]:
@@ -83,6 +95,8 @@ async def included(runner: Runner, hits: list[Hit], includes: list[Include], rev
 
 async def _one_round(runner: Runner, frontier: list[Hit], includes: list[Include], revincludes: list[Include],
                      seen: set[tuple[str, str]], require: Callable[[str], None]) -> list[Hit]:
+    # What was found now is the next round's frontier: it needs the references iterating ones follow.
+    iterating = [i for i in includes if i.iterate]
     wanted: dict[str, set[str]] = defaultdict(set)
     for include in includes:
         for ref in _forward(frontier, include):
@@ -93,7 +107,7 @@ async def _one_round(runner: Runner, frontier: list[Hit], includes: list[Include
     for resource_type, ids in sorted(wanted.items()):
         if registry().params(resource_type):
             require(resource_type)
-            new += await _fetch(runner, resource_type, {"_id": {"$in": sorted(ids)}}, seen)
+            new += await _fetch(runner, resource_type, {"_id": {"$in": sorted(ids)}}, seen, iterating)
     page_refs = sorted({f"{t}/{d['_id']}" for t, d in frontier})
     page_types = {t for t, _ in frontier}
     by_source: dict[str, list[str]] = defaultdict(list)
@@ -103,12 +117,14 @@ async def _one_round(runner: Runner, frontier: list[Hit], includes: list[Include
     for source, codes in sorted(by_source.items()):
         require(source)
         clauses = [{f"sp.{code}.r": {"$in": page_refs}} for code in sorted(set(codes))]
-        new += await _fetch(runner, source, clauses[0] if len(clauses) == 1 else {"$or": clauses}, seen)
+        new += await _fetch(runner, source, clauses[0] if len(clauses) == 1 else {"$or": clauses}, seen, iterating)
     return new
 
 
-async def _fetch(runner: Runner, resource_type: str, filter_: Json, seen: set[tuple[str, str]]) -> list[Hit]:
-    docs = await runner.find(resource_type, filter_, INCLUDE_PROJECTION).limit(MAX_INCLUDED).to_list(length=None)
+async def _fetch(runner: Runner, resource_type: str, filter_: Json, seen: set[tuple[str, str]],
+                 iterating: list[Include]) -> list[Hit]:
+    fields = source_projection(iterating, [resource_type])
+    docs = await runner.find(resource_type, filter_, fields).limit(MAX_INCLUDED).to_list(length=None)
     out = []
     for doc in docs:
         if (resource_type, doc["_id"]) not in seen:
@@ -116,5 +132,3 @@ async def _fetch(runner: Runner, resource_type: str, filter_: Json, seen: set[tu
             out.append((resource_type, doc))
     return out
 
-
-INCLUDE_PROJECTION = {"vid": 1, "ts": 1, "res": 1, "sp": 1}

@@ -12,6 +12,8 @@ fields of one compound index are arrays, and `code.t` always is one. (`patient`,
 
 from __future__ import annotations
 
+from functools import cache
+
 from pymongo import ASCENDING, IndexModel
 
 from fhir_server.search import compartments
@@ -70,3 +72,15 @@ def _dated(param: SearchParam | None, date: SearchParam | None) -> bool:
     """Whether (param, date) can share a compound index: a reference and a single-valued date
     (MongoDB indexes at most one array field per document in a compound index)."""
     return bool(param and date and param.type == "reference" and date.type == "date" and date.single)
+
+
+@cache
+def selective_fields(resource_type: str) -> frozenset[str]:
+    """Fields an equality on which finds few documents through an index: `_id`, the compartment
+    and the indexed references (one patient's observations, one encounter's procedures).
+
+    Cached for the process: a custom parameter registered later could only change how a query
+    is split into index lookups, never what it matches.
+    """
+    leading = {next(iter(model.document["key"])) for model in index_specs(resource_type)}
+    return frozenset({"_id", f"sp.{compartments.KEY}", *(f for f in leading if f.endswith(".r"))})

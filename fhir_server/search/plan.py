@@ -93,9 +93,8 @@ def clause_filter(clause: Clause) -> dict:
     if param.type == "composite":
         return composite.match(field_name, param.components, list(clause.values))
     if param.type == "date" and param.path and param.path.types and param.path.types <= date_type.POINT_TYPES:
-        # Values of these types span a year at most: one-sided conditions get an index range.
-        return date_type.match(field_name, param.single, clause.modifier, list(clause.values),
-                               width=date_type.POINT_WIDTH)
+        # Values of these types are calendar periods: prefixes become index ranges on the start.
+        return date_type.match(field_name, param.single, clause.modifier, list(clause.values), aligned=True)
     return MODULES[param.type].match(field_name, param.single, clause.modifier, list(clause.values))
 
 

@@ -8,18 +8,25 @@ collection it reads, so nothing outside the caller's reach can be found, counted
 
 from __future__ import annotations
 
+import asyncio
 import heapq
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from fhir_server.search import compartments
 from fhir_server.search.expand import Branch, branches
+from fhir_server.search.indexes import selective_fields
 from fhir_server.search.keyset import SortField, beyond, merge_key, position
 from fhir_server.search.plan import NOT_DELETED, Plan, Restrict, resolve, restricted
 from fhir_server.storage import Database, Session
 
 Json = dict[str, Any]
+T = TypeVar("T")
 Hit = tuple[str, Json]
 """A found document with its type: `(resource_type, stored document)`."""
+HIT_PROJECTION: Json = {"vid": 1, "ts": 1, "res": 1, f"sp.{compartments.KEY}": 1}
+"""The fields a hit needs: its Bundle entry and, for the audit, its version and compartments."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,8 @@ class Page:
 
     hits: list[Hit]
     more: bool
+    complete: bool = False
+    """The hits are every match (a first page with room to spare), so they are the total."""
 
 
 class Runner:
@@ -55,37 +64,33 @@ class Runner:
         total = 0
         for resource_type, filter_ in filters.items():
             collection = self.database.resources(resource_type)
-            parts = branches(filter_)
-            if len(parts) == 1 and not parts[0].residuals:
+            parts = branches(filter_, selective_fields(resource_type))
+            if len(parts) == 1 and parts[0].exact:
                 total += await collection.count_documents(parts[0].filter, session=self.session)
                 continue
             # Branches may overlap and need their residual checks: count the distinct ids.
-            ids: set[str] = set()
-            for part in parts:
-                projection = {"_id": 1, **{path: 1 for path, _ in part.residuals}}
-                docs = await collection.find(part.filter, projection, session=self.session).to_list(length=None)
-                ids.update(d["_id"] for d in docs if part.accepts(d))
-            total += len(ids)
+            found = await self._each([self._ids(collection, part) for part in parts])
+            total += len(set().union(*found))
         return total
+
+    async def _ids(self, collection: Any, part: Branch) -> list[str]:
+        docs = await collection.find(part.filter, _with_paths({"_id": 1}, part), session=self.session
+                                     ).to_list(length=None)
+        return [d["_id"] for d in docs if part.accepts(d)]
+
+    async def _each(self, queries: list[Coroutine[Any, Any, T]]) -> list[T]:
+        """The results of `queries`, run at once unless they share a session (which allows one at a time)."""
+        if self.session is None:
+            return list(await asyncio.gather(*queries))
+        return [await query for query in queries]
 
     async def _first(self, resource_type: str, query: Json, spec: list[tuple[str, int]], fields: list[SortField],
                      projection: Json, limit: int) -> list[tuple[tuple, Hit]]:
         """The first `limit` documents in sort order: each index-friendly branch on its own, merged."""
         collection = self.database.resources(resource_type)
-        runs = []
-        for part in branches(query):
-            cursor = collection.find(part.filter, _with_paths(projection, part), session=self.session).sort(spec)
-            if not part.residuals:
-                docs = await cursor.limit(limit).to_list(length=None)
-            else:
-                docs = []
-                async for doc in cursor:
-                    if part.accepts(doc):
-                        docs.append(doc)
-                        if len(docs) >= limit:
-                            break
-                await cursor.close()
-            runs.append([(merge_key(d, resource_type, fields), (resource_type, d)) for d in docs])
+        parts = branches(query, selective_fields(resource_type))
+        found = await self._each([self._sorted(collection, part, spec, projection, limit) for part in parts])
+        runs = [[(merge_key(d, resource_type, fields), (resource_type, d)) for d in docs] for docs in found]
         seen: set[str] = set()
         out = []
         for key, hit in heapq.merge(*runs, key=lambda pair: pair[0]) if len(runs) > 1 else runs[0]:
@@ -93,6 +98,21 @@ class Runner:
                 seen.add(hit[1]["_id"])
                 out.append((key, hit))
         return out[:limit]
+
+    async def _sorted(self, collection: Any, part: Branch, spec: list[tuple[str, int]], projection: Json,
+                      limit: int) -> list[Json]:
+        """The first `limit` documents of one branch in sort order that pass its residual checks."""
+        cursor = collection.find(part.filter, _with_paths(projection, part), session=self.session).sort(spec)
+        if part.exact:
+            return await cursor.limit(limit).to_list(length=None)
+        docs = []
+        async for doc in cursor:
+            if part.accepts(doc):
+                docs.append(doc)
+                if len(docs) >= limit:
+                    break
+        await cursor.close()
+        return docs
 
     async def page(self, filters: dict[str, Json], fields: list[SortField], count: int, projection: Json,
                    anchor: Json | None = None, backwards: bool = False) -> Page:
@@ -120,14 +140,18 @@ class Runner:
             hit for _, hit in runs[0]]
         if backwards:
             return Page(merged[-count:], available > count)
-        return Page(merged[:count], len(merged) > count)
+        # Each branch ran with limit count + 1: fewer hits in all means no branch was cut short.
+        more = len(merged) > count
+        return Page(merged[:count], more, complete=anchor is None and not more)
 
 
 def _with_paths(projection: Json, part: Branch) -> Json:
-    """`projection` plus the fields `part`'s residual checks read (unless a parent is projected)."""
-    extra = {path: 1 for path, _ in part.residuals
-             if not any(path == p or path.startswith(p + ".") for p in projection)}
-    return {**projection, **extra} if extra else projection
+    """`projection` plus the fields `part`'s residual checks read (MongoDB refuses a projection
+    naming a field and one inside it, so only the outermost of those is kept)."""
+    if not projection:  # everything is fetched already
+        return projection
+    paths = {*projection, *part.paths()}
+    return {p: 1 for p in sorted(paths) if not any(p.startswith(q + ".") for q in paths)}
 
 
 def boundary(hit: Hit, fields: list[SortField]) -> Json:

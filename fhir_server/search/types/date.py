@@ -161,30 +161,33 @@ def _merge(*conditions: tuple[str, str, Any]) -> dict:
     return out
 
 
-def conditions(s: str, e: str, value: DateValue, convert: Any = None, width: int | None = None) -> dict:
+def conditions(s: str, e: str, value: DateValue, convert: Any = None, aligned: bool = False) -> dict:
     """The filter relating target range fields `s`..`e` to a query value under its prefix.
 
-    `width` bounds how long a stored range can be (a date or dateTime spans a year at most).
-    It adds bounds the conditions imply (`e > x` implies `s > x - width`), so that a one-sided
-    condition becomes an index range on `s` without changing what matches.
+    `aligned` says every stored range is a calendar period (see `_straddling`), which turns the
+    conditions on `e` of `gt`/`ge`/`le` into ranges on `s` plus a few equalities: index lookups.
     """
     qs, qe = value.lo, value.hi
     if convert is not None:
         qs, qe = convert(qs), convert(qe)
-    inside = _merge((s, "$gte", qs), (e, "$lte", qe))
+    # s <= e holds for every stored range: the bound on `s` changes no match but bounds the scan.
+    inside = _merge((s, "$gte", qs), (s, "$lte", qe), (e, "$lte", qe))
     match value.prefix:
         case "eq":
             return inside
         case "ne":
             return {"$or": [{s: {"$lt": qs}}, {e: {"$gt": qe}}]}
         case "gt":
-            return _after(s, e, qe, width)
+            return _after(s, e, qe + 1, qe) if aligned else {e: {"$gt": qe}}
         case "lt":
-            return _before(s, e, qs, width)
+            return {s: {"$lt": qs}}
         case "ge":
-            return {"$or": [_after(s, e, qe, width), inside]}
+            return _after(s, e, qs, qe) if aligned else {"$or": [{e: {"$gt": qe}}, inside]}
         case "le":
-            return {"$or": [_before(s, e, qs, width), inside]}
+            if aligned and not [c for c in _straddling(qe + 1) if c >= qs]:
+                # No period starting within the search range reaches past it: le is "starts by qe".
+                return {s: {"$lte": qe}}
+            return {"$or": [{s: {"$lt": qs}}, inside]}
         case "sa":
             return {s: {"$gt": qe}}
         case "eb":
@@ -207,25 +210,44 @@ def overlapping(field: str, single: bool, lo: int, hi: int) -> dict:
                   lambda prefix, period: _merge((prefix + "s", "$lte", period[1]), (prefix + "e", "$gte", period[0])))
 
 
-def _after(s: str, e: str, bound: Any, width: int | None) -> dict:
-    """Ranges ending after `bound` (starting at most `width` before their end)."""
-    return {e: {"$gt": bound}, s: {"$gt": bound - width}} if width is not None else {e: {"$gt": bound}}
+def _after(s: str, e: str, start: int, qe: int) -> dict:
+    """Aligned ranges starting at or after `start` (<= `qe` + 1), or ending after `qe`.
+
+    A range ending after `qe` starts after it or straddles `qe + 1`, and a straddling one starts
+    at one of the few instants `_straddling` lists: `gt` (`start` = `qe + 1`) and `ge` (`start`
+    = the search range's start, which adds the ranges within it) become a range on `s` and
+    equalities on `s`, all of which an index serves.
+    """
+    straddling = [{s: c, e: {"$gt": qe}} for c in sorted(_straddling(qe + 1)) if c < start]
+    return {"$or": [{s: {"$gte": start}}, *straddling]} if straddling else {s: {"$gte": start}}
 
 
-def _before(s: str, e: str, bound: Any, width: int | None) -> dict:
-    """Ranges starting before `bound`."""
-    return {s: {"$lt": bound}, e: {"$lt": bound + width}} if width is not None else {s: {"$lt": bound}}
+# Every date, dateTime or instant stands for a calendar period in UTC: a year, a month, a day
+# (partial dates), a minute, a second, or 100/10/1 ms (a time with 0-3 fraction digits; zone
+# offsets are whole minutes). Periods of one kind never overlap, so the periods holding an
+# instant `b` but starting before it are at most one per kind, and their starts are known.
+_MINUTE, _SECOND = 60_000, 1000
 
 
-# The longest range a date, dateTime or instant can stand for: a year given without month.
-POINT_WIDTH = 366 * 86_400_000
+def _straddling(b: int) -> set[int]:
+    """The starts of the calendar periods that contain instant `b` (epoch ms) and start before it."""
+    if b < _MIN_MS:
+        return set()
+    # Past the year 9999 the clamped instant still names that year's periods, which end at HIGH.
+    moment = ms_to_datetime(b)
+    starts = {_day_ms(moment.year, 1, 1), _day_ms(moment.year, moment.month, 1),
+              *(b - b % unit for unit in (_DAY, _MINUTE, _SECOND, 100, 10))}
+    return {c for c in starts if c < b}
+
+
+# Element types whose values are all calendar periods (`_straddling`).
 POINT_TYPES = frozenset({"date", "dateTime", "instant"})
 
 
-def match(field: str, single: bool, modifier: str | None, values: list[DateValue], width: int | None = None
+def match(field: str, single: bool, modifier: str | None, values: list[DateValue], aligned: bool = False
           ) -> dict:
-    """Any of `values` against the range(s) stored at `field` (ranges `width` long at most, if given)."""
-    return scoped(field, single, values, lambda prefix, v: conditions(prefix + "s", prefix + "e", v, width=width))
+    """Any of `values` against the range(s) stored at `field` (calendar periods, if `aligned`)."""
+    return scoped(field, single, values, lambda prefix, v: conditions(prefix + "s", prefix + "e", v, aligned=aligned))
 
 
 _EPOCH = datetime(1970, 1, 1)
