@@ -92,6 +92,17 @@ def test_paging_with_multivalued_sort_keys_matches_one_big_page(client: httpx.Cl
     assert paged == whole and len(whole) == 9
 
 
+@pytest.mark.parametrize("stored", [3, 4, 5])
+def test_total_is_exact_whether_or_not_the_first_page_holds_every_match(client: httpx.Client, stored: int) -> None:
+    # A first page with room to spare is its own total; a full one needs the count.
+    family = unique("Total")
+    for _ in range(stored):
+        _create(client, patient(name=[{"family": family}]))
+    pages = _pages(client, f"/Patient?family={family}&_count=4&_sort=birthdate")
+    assert [page["total"] for page in pages] == [stored] * len(pages)
+    assert sum(len(_ids(page)) for page in pages) == stored
+
+
 def test_total_and_summary_count(client: httpx.Client) -> None:
     family = unique("Total")
     for _ in range(3):

@@ -3,12 +3,11 @@
 Each date rule is checked two ways: against the brute-force range semantics of the spec
 (evaluated in Python by `matcher.matches`, so no database is needed) and on the shape the runner
 will send, which is what decides whether SecantusDB uses an index or scans. The rest check what
-a page fetches and when its total needs no query of its own.
+a page fetches (the first page's own total is checked over HTTP in test_search_http.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 
 import pytest
@@ -16,11 +15,10 @@ import pytest
 from fhir_server.search.expand import Branch, branches
 from fhir_server.search.includes import source_projection
 from fhir_server.search.indexes import selective_fields
-from fhir_server.search.keyset import SortField
 from fhir_server.search.matcher import matches
 from fhir_server.search.plan import compile_query
 from fhir_server.search.query import Include, parse_query
-from fhir_server.search.runner import HIT_PROJECTION, Runner, _with_paths
+from fhir_server.search.runner import HIT_PROJECTION, _with_paths
 from fhir_server.search.types import date as date_type
 
 # Stored values of every precision, around year, month, day, minute and second boundaries.
@@ -113,41 +111,6 @@ def test_pages_with_includes_fetch_only_the_references_followed():
     assert source_projection([subject], ["Patient"]) == HIT_PROJECTION
     everything = source_projection([Include("*", "*", None, True)], ["Observation"])
     assert {"sp.subject.r", "sp.performer.r", "sp.patient.r"} <= set(everything) and "sp" not in everything
-
-
-class _Cursor:
-    def __init__(self, docs: list[dict]) -> None:
-        self.docs = docs
-
-    def sort(self, spec: list) -> _Cursor:
-        return self
-
-    def limit(self, n: int) -> _Cursor:
-        return _Cursor(self.docs[:n])
-
-    async def to_list(self, length: int | None) -> list[dict]:
-        return self.docs
-
-
-class _Store:
-    """A collection of `n` documents that answers every query with all of them, in `_id` order."""
-
-    def __init__(self, n: int) -> None:
-        self.docs = [{"_id": f"{i:03d}"} for i in range(n)]
-
-    def resources(self, resource_type: str) -> _Store:
-        return self
-
-    def find(self, filter_: dict, projection: dict | None = None, session: object = None) -> _Cursor:
-        return _Cursor(self.docs)
-
-
-@pytest.mark.parametrize(("stored", "anchor", "complete"),
-                         [(3, None, True), (5, None, False), (3, {"k": ["000"], "t": "Patient"}, False)])
-def test_a_first_page_with_room_to_spare_is_the_total(stored, anchor, complete):
-    fields = [SortField("_id", False, single=True, always=True)]
-    page = asyncio.run(Runner(_Store(stored), None).page({"Patient": {}}, fields, 4, {}, anchor))
-    assert page.complete is complete and len(page.hits) == min(stored, 4)
 
 
 def test_an_or_beside_a_selective_equality_is_checked_on_what_the_equality_finds():
