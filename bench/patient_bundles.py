@@ -65,7 +65,8 @@ def patient_bundle(seed: int, encounters: int = 4, observations: int = 5) -> Jso
     subject = {"reference": patient["fullUrl"]}
     entries = [organization, *practitioners, patient]
     for number in range(encounters):
-        day = f"20{10 + number:02d}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
+        # Years cycle through 2010-2025, so large Bundles (hundreds of Encounters) stay valid.
+        day = f"{2010 + number % 16}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
         practitioner = rng.choice(practitioners)
         encounter = _entry({
             "resourceType": "Encounter", "status": "finished",

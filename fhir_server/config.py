@@ -50,6 +50,10 @@ class Settings:
     """`FHIR_TRANSACTION_ATTEMPTS`: bounded retries of a write on transient conflicts."""
     max_bundle_entries: int = 10_000
     """`FHIR_MAX_BUNDLE_ENTRIES`: batch/transaction Bundles with more entries get 413."""
+    max_transaction_bytes: int = 12 * 1024 * 1024
+    """`FHIR_MAX_TRANSACTION_BYTES`: transaction Bundles whose resources, as compact JSON, are larger
+    get 413. The embedded database holds a transaction's writes in its cache until the commit, and
+    stalls instead of failing when they do not fit (docs/bundles.md, Figures)."""
     audit_enabled: bool = True
     """`FHIR_AUDIT` (`on`/`off`): record an AuditEvent for every interaction. Off only for benchmarks."""
     audit_fail_open: bool = False
@@ -92,6 +96,7 @@ class Settings:
             db_timeout_ms=_int_env("FHIR_DB_TIMEOUT_MS", defaults.db_timeout_ms),
             transaction_attempts=_int_env("FHIR_TRANSACTION_ATTEMPTS", defaults.transaction_attempts),
             max_bundle_entries=_int_env("FHIR_MAX_BUNDLE_ENTRIES", defaults.max_bundle_entries),
+            max_transaction_bytes=_int_env("FHIR_MAX_TRANSACTION_BYTES", defaults.max_transaction_bytes),
             audit_enabled=_flag_env("FHIR_AUDIT", defaults.audit_enabled),
             audit_fail_open=_flag_env("FHIR_AUDIT_FAIL_OPEN", defaults.audit_fail_open),
             audit_retention_days=_int_env("FHIR_AUDIT_RETENTION_DAYS", defaults.audit_retention_days),

@@ -2,9 +2,14 @@
 
 Used when `MONGODB_URI` is not set. The server listens on a free loopback port, keeps its files
 in `<data-dir>/db` and always runs with `--sync-on-commit` (without it, committed transactions
-were lost when the process was killed). Its address is recorded in `<data-dir>/embedded.json`
-so that operator commands (`fhir-server import`, `user create`...) can reach the database while
-`fhir-server serve` owns it: the data directory can be opened by one process only.
+were lost when the process was killed) and `--standalone`, without the replica-set oplog, which
+only change streams read (we use none). With the oplog, a transaction also buffers a full copy of
+every document it writes until it commits; an 8,957-entry Synthea transaction then filled
+WiredTiger's cache with uncommitted pages and its commit stalled for over 30 minutes. Without it
+that transaction commits; transactions otherwise work the same (docs/bundles.md, Figures).
+Its address is recorded in `<data-dir>/embedded.json` so that operator commands (`fhir-server
+import`, `user create`...) can reach the database while `fhir-server serve` owns it: the data
+directory can be opened by one process only.
 """
 
 from __future__ import annotations
@@ -86,7 +91,7 @@ class EmbeddedDatabase:
         log_path = (Path(self.data_dir) / "secantus.log") if self._address_file else None
         port = _free_port()
         command = [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
-                   "--storage-path", storage, "--sync-on-commit", "--log-level", "WARNING"]
+                   "--storage-path", storage, "--sync-on-commit", "--standalone", "--log-level", "WARNING"]
         output = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             # Own process group, so a Ctrl-C in the terminal reaches the server first and the
