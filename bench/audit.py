@@ -15,26 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
-
-from pymongo import AsyncMongoClient
 
 from bench.crud import http_phase
-from bench.harness import Timing, live_server
-from fhir_server.audit.collections import CHAIN, OUTBOX
-
-
-async def _catch_up(uri: str, database: str) -> tuple[int, int, float]:
-    """(records waiting, events sealed, seconds) until the audit outbox is empty."""
-    client: AsyncMongoClient = AsyncMongoClient(uri)
-    started = time.perf_counter()
-    try:
-        waiting = await client[database][OUTBOX].count_documents({})
-        while await client[database][OUTBOX].count_documents({}):
-            await asyncio.sleep(0.1)
-        return waiting, await client[database][CHAIN].count_documents({}), time.perf_counter() - started
-    finally:
-        await client.close()
+from bench.harness import Timing, audit_caught_up, live_server
 
 
 async def measure(audit: str, n: int, concurrency: int) -> tuple[Timing, Timing]:
@@ -42,7 +25,7 @@ async def measure(audit: str, n: int, concurrency: int) -> tuple[Timing, Timing]
         await http_phase(server.url, min(n, 200), concurrency, server.auth)  # warm-up
         timings = await http_phase(server.url, n, concurrency, server.auth)
         if audit == "on":
-            waiting, sealed, seconds = await _catch_up(server.mongodb_uri, server.database)
+            waiting, sealed, seconds = await audit_caught_up(server.mongodb_uri, server.database)
             print(f"audit on: {waiting} records awaited sealing after the load; all {sealed} events chained "
                   f"{seconds:.1f} s later")
         return timings

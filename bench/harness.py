@@ -21,6 +21,9 @@ from pathlib import Path
 import httpx
 from joserfc import jwt
 from joserfc.jwk import ECKey
+from pymongo import AsyncMongoClient
+
+from fhir_server.audit.collections import CHAIN, OUTBOX
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,19 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+async def audit_caught_up(uri: str, database: str) -> tuple[int, int, float]:
+    """(records waiting, events sealed, seconds) until the audit outbox is empty."""
+    client: AsyncMongoClient = AsyncMongoClient(uri)
+    started = time.perf_counter()
+    try:
+        waiting = await client[database][OUTBOX].count_documents({})
+        while await client[database][OUTBOX].count_documents({}):
+            await asyncio.sleep(0.1)
+        return waiting, await client[database][CHAIN].count_documents({}), time.perf_counter() - started
+    finally:
+        await client.close()
 
 
 @contextmanager
