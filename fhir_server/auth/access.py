@@ -68,7 +68,7 @@ def _restriction_filter(resource_type: str, params: tuple[tuple[str, str], ...])
     return NOTHING if plan.pending or plan.alternatives else plan.filter
 
 
-def _reaches(filters: list[Json], resource_type: str, resource: Json) -> bool:
+def _reaches(filters: list[Json], resource_type: str, resource: Json, index: Json | None = None) -> bool:
     """Whether `resource` matches any of the scope filters, as the database would match it stored.
 
     A filter the evaluator does not understand counts as not matching: the write is refused
@@ -76,7 +76,7 @@ def _reaches(filters: list[Json], resource_type: str, resource: Json) -> bool:
     """
     if not filters:
         return False
-    document = stored_form(resource_type, resource)
+    document = stored_form(resource_type, resource, index)
     for scope_filter in filters:
         try:
             if matches(scope_filter, document):
@@ -137,7 +137,7 @@ class TokenAccess:
         if version.replaced is not None and not _reaches(filters, version.type, version.replaced):
             raise FhirError(403, "forbidden", f"{version.type}/{version.id} lies outside what this access "
                             f"token's scopes may {_VERBS[letter]}")
-        if version.resource is not None and not _reaches(filters, version.type, version.resource):
+        if version.resource is not None and not _reaches(filters, version.type, version.resource, version.index):
             raise FhirError(403, "forbidden", f"{version.type}/{version.id} would lie outside what this "
                             f"access token's scopes may {_VERBS[letter]}")
 

@@ -30,10 +30,12 @@ class UnsupportedFilter(ValueError):
     """The filter uses an operator this evaluator does not implement."""
 
 
-def stored_form(resource_type: str, resource: Json) -> Json:
-    """The part of `resource`'s stored document that compiled filters read: `_id`, `ts`, `sp`."""
+def stored_form(resource_type: str, resource: Json, index: Json | None = None) -> Json:
+    """The part of `resource`'s stored document that compiled filters read: `_id`, `ts`, `sp`
+    (`index`, when the store has already extracted it)."""
     last_updated = date_time_range((resource.get("meta") or {}).get("lastUpdated") or "")
-    document: Json = {"_id": resource.get("id"), "sp": extract(resource_type, resource)}
+    document: Json = {"_id": resource.get("id"),
+                      "sp": extract(resource_type, resource) if index is None else index}
     if last_updated is not None:
         document["ts"] = last_updated[0]
     return document

@@ -90,6 +90,8 @@ class Version:
     method: str = "PUT"
     compartments: tuple[str, ...] = ()
     """The compartments (`Patient/123`...) this version belongs to, where the store knows them."""
+    index: Json | None = field(default=None, repr=False, compare=False)
+    """On a version just written: the search index (`sp`) the store computed for it."""
     replaced: Json | None = field(default=None, repr=False, compare=False)
     """On a version just written: the resource of the live version it superseded (None: it replaced
     nothing, or a deletion), for the side writes' access check."""
@@ -380,7 +382,8 @@ class ResourceStore:
             index = self.indexer(resource_type, resource)
             document = {"_id": resource_id, "vid": vid, "ts": ts, "res": resource, "sp": index}
             compartments = self._memberships(index)
-        return document, Version(resource_type, resource_id, vid, ts, resource, method, compartments)
+        return document, Version(resource_type, resource_id, vid, ts, resource, method, compartments,
+                                 index=document.get("sp"))
 
     async def _write(self, session: Session, resource_type: str, resource_id: str, resource: Json | None,
                      current: Json | None, method: str, side: SideWrites | None = None) -> Version:
