@@ -24,7 +24,7 @@ from fhir_server.interactions.search_parameters import load_stored
 from fhir_server.prescriptions.expiry import ExpirySweeper
 from fhir_server.search import compartments
 from fhir_server.search.extract import extract
-from fhir_server.search.indexes import index_specs
+from fhir_server.search.indexes import index_specs, is_managed
 from fhir_server.search.types.reference import configure_local_bases
 from fhir_server.storage import Database, ResourceStore
 from fhir_server.validation.conformance import check_required_types
@@ -42,7 +42,7 @@ def create_app(settings: Settings) -> Cors:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings.mongodb_uri, settings.database_name, timeout_ms=settings.db_timeout_ms,
                             transaction_attempts=settings.transaction_attempts)
-        await database.ensure_indexes(list(resource_types()), index_specs)
+        await database.ensure_indexes(list(resource_types()), index_specs, is_managed)
         await load_stored(database)
         if settings.base_url:
             configure_local_bases([settings.base_url])

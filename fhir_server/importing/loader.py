@@ -29,7 +29,7 @@ from fhir_server.interactions.dispatch import perform
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse
 from fhir_server.search import compartments
 from fhir_server.search.extract import extract
-from fhir_server.search.indexes import index_specs
+from fhir_server.search.indexes import index_specs, is_managed
 from fhir_server.search.types.reference import configure_local_bases
 from fhir_server.storage import ResourceStore
 from fhir_server.storage.operator import open_database
@@ -101,7 +101,7 @@ class DatabaseTarget:
 async def database_target(settings: Settings) -> AsyncIterator[DatabaseTarget]:
     """A `DatabaseTarget` on the database the settings name (see `storage.operator`)."""
     async with open_database(settings) as database:
-        await database.ensure_indexes(list(resource_types()), index_specs)
+        await database.ensure_indexes(list(resource_types()), index_specs, is_managed)
         if settings.base_url:
             configure_local_bases([settings.base_url])
         store = ResourceStore(database, indexer=extract, membership_field=compartments.KEY)

@@ -73,16 +73,22 @@ class Database:
     async def close(self) -> None:
         await self.client.close()
 
-    async def ensure_indexes(self, resource_types: list[str], extra: Callable[[str], list[IndexModel]]) -> None:
-        """Create the history indexes and, per resource type, those `extra` asks for."""
+    async def ensure_indexes(self, resource_types: list[str], extra: Callable[[str], list[IndexModel]],
+                             managed: Callable[[str], bool]) -> None:
+        """Create the history indexes and, per resource type, those `extra` asks for; drop the
+        indexes `managed` claims for the server that `extra` no longer asks for."""
         await self.history.create_indexes([
             IndexModel([("t", ASCENDING), ("ts", DESCENDING), ("_id", DESCENDING)], name="type"),
             IndexModel([("ts", DESCENDING), ("_id", DESCENDING)], name="system"),
         ])
         for resource_type in resource_types:
-            models = extra(resource_type)
+            collection, models = self.resources(resource_type), extra(resource_type)
             if models:
-                await self.resources(resource_type).create_indexes(models)
+                await collection.create_indexes(models)
+            wanted = {model.document["name"] for model in models}
+            for name in await collection.index_information():
+                if name not in wanted and managed(name):
+                    await collection.drop_index(name)
 
     async def transaction(self, work: Callable[[Session], Awaitable[T]]) -> T:
         """Run `work` in one multi-document transaction, retrying transient conflicts.
