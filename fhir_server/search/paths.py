@@ -1,12 +1,13 @@
 """Compiles SearchParameter FHIRPath expressions into fast Python extractors.
 
-Almost every R4 expression is a small subset of FHIRPath: paths (`Patient.name.given`),
-unions (`a | b`), type filters (`x as T`, `x.as(T)`, `x.ofType(T)`), `where(resolve() is T)`,
-`where(field='literal')`, `extension('url')`, `first()` and `[n]`. `compile_path` turns those
-into a chain of closures over *nodes* — `(fhir_type, json_value)` pairs, so later steps and the
-value indexers know each value's type (`effectiveDateTime` is a `dateTime`). Anything else
-falls back to fhirpathpy (compiled once, cached) and yields nodes of unknown type (`None`),
-which the indexers handle by the value's shape.
+Every R4 expression is a small subset of FHIRPath: paths (`Patient.name.given`), unions
+(`a | b`), type filters (`x as T`, `x.as(T)`, `x.ofType(T)`), `where(resolve() is T)`,
+`where(field='literal')`, `extension('url')`, `first()` and `[n]`, and (Patient's `deceased`
+only) a conjunction of tests on such paths: `exists()`, `=` or `!=` a literal. `compile_path`
+turns those into a chain of closures over *nodes* — `(fhir_type, json_value)` pairs, so later
+steps and the value indexers know each value's type (`effectiveDateTime` is a `dateTime`).
+Anything else (custom SearchParameters) falls back to fhirpathpy (compiled once, cached) and
+yields nodes of unknown type (`None`), which the indexers handle by the value's shape.
 
 `compile_path` also decides statically whether an expression yields at most one value, which
 the storage layout relies on (see docs/search.md).
@@ -35,7 +36,7 @@ _TYPE_NAMES = {t.lower(): t for t in (
 )}
 
 _TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<num>\d+)|(?P<id>[A-Za-z_%][A-Za-z0-9_]*)"
-                    r"|(?P<op>[().\[\]|=,]))")
+                    r"|(?P<op>!=|[().\[\]|=,]))")
 
 
 class Unsupported(Exception):
@@ -316,6 +317,50 @@ def _evaluate_fallback(expression: str, focus: Any, resource: dict) -> list[Node
     return [(None, v) for v in values if v is not None]
 
 
+_Test = Callable[[list[Node]], bool | None]
+
+
+def _clause_test(tokens: list[str]) -> tuple[str, _Test]:
+    """The path a conjunction clause tests and the test, by FHIRPath's rules: `exists()` is
+    never empty; a comparison is empty for an empty path and false between different types."""
+    if tokens[-4:] == [".", "exists", "(", ")"]:
+        return " ".join(tokens[:-4]), lambda nodes: bool(nodes)
+    if len(tokens) < 3 or tokens[-2] not in ("=", "!="):
+        raise Unsupported(" ".join(tokens))
+    raw, negate = tokens[-1], tokens[-2] == "!="
+    literal: object = {"true": True, "false": False}.get(raw) if raw in ("true", "false") else _literal(raw)
+
+    def test(nodes: list[Node]) -> bool | None:
+        if len(nodes) != 1:
+            return None  # empty, or an error FHIRPath raises for several values: nothing indexed
+        value = nodes[0][1]
+        return (type(value) is type(literal) and value == literal) != negate
+    return " ".join(tokens[:-2]), test
+
+
+def _compile_conjunction(expression: str, resource_type: str) -> CompiledPath:
+    """`clause and clause...`: one boolean by FHIRPath's three-valued `and` (false if a clause
+    is false, else empty if one is empty)."""
+    clauses, current, depth = [], [], 0
+    for token in [*_tokens(expression), "and"]:
+        depth += {"(": 1, ")": -1}.get(token, 0)
+        if token == "and" and depth == 0:
+            path, test = _clause_test(current)
+            clauses.append((_compile_subset(path, resource_type).extract, test))
+            current = []
+        else:
+            current.append(token)
+    if len(clauses) < 2:
+        raise Unsupported(expression)
+
+    def extract(resource: dict) -> list[Node]:
+        results = [test(path(resource)) for path, test in clauses]
+        if False in results:
+            return [("boolean", False)]
+        return [] if None in results else [("boolean", True)]
+    return CompiledPath(extract, True, True, frozenset({"boolean"}))
+
+
 @cache
 def compile_path(expression: str, resource_type: str) -> CompiledPath:
     """Compile `expression` (already split to `resource_type`'s part) into an extractor."""
@@ -323,6 +368,10 @@ def compile_path(expression: str, resource_type: str) -> CompiledPath:
         raise ValueError(f"not a resource type: {resource_type}")
     try:
         return _compile_subset(expression, resource_type)
+    except Unsupported:
+        pass
+    try:
+        return _compile_conjunction(expression, resource_type)
     except Unsupported:
         return CompiledPath(lambda resource: _evaluate_fallback(expression, resource, resource), False, False)
 
