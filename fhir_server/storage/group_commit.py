@@ -2,8 +2,10 @@
 
 On SecantusDB most of a write's cost is per command and per commit, not per document, so
 writing 20 concurrent creates as one transaction with one `insert_many` per collection costs a
-fraction of 20 separate transactions. A flush starts as soon as the writer is idle, so a lone
+fraction of 20 separate transactions. A flush starts as soon as a writer is idle, so a lone
 request waits for nothing; under load, items arriving during a flush form the next batch.
+Up to `in_flight` batches are written at once: while one waits for the database (its inserts,
+its commit's sync to disk), the next is being staged and sent, instead of queueing behind it.
 If a batch fails, its items are retried one by one, so one bad item fails alone.
 """
 
@@ -23,28 +25,32 @@ Result = TypeVar("Result")
 
 
 class GroupCommit(Generic[Item, Result]):
-    """Batches `submit`ted items into transactions running `write(session, items) -> results`."""
+    """Batches `submit`ted items into transactions running `write(session, items) -> results`,
+    at most `in_flight` transactions at a time."""
 
     def __init__(self, database: Database, write: Callable[[Session, list[Item]], Awaitable[list[Result]]],
-                 max_batch: int = 64) -> None:
+                 max_batch: int = 64, in_flight: int = 2) -> None:
         self.database = database
         self.write = write
         self.max_batch = max_batch
+        self.in_flight = in_flight
         self.pending: list[tuple[Item, asyncio.Future[Result]]] = []
-        self.flusher: asyncio.Task[None] | None = None
+        self.flushers: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: Item) -> Result:
         """Write `item` in the next batch; returns its result once the batch has committed."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self.pending.append((item, future))
-        if self.flusher is None or self.flusher.done():
-            self.flusher = asyncio.create_task(self._flush())
+        if len(self.flushers) < self.in_flight:
+            task = asyncio.create_task(self._flush())
+            self.flushers.add(task)
+            task.add_done_callback(self.flushers.discard)
         return await future
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is written (used at shut-down)."""
-        while self.flusher is not None and not self.flusher.done():
-            await asyncio.shield(self.flusher)
+        while self.flushers:
+            await asyncio.shield(next(iter(self.flushers)))
 
     async def _flush(self) -> None:
         while self.pending:
