@@ -158,6 +158,23 @@ def test_a_failed_transaction_leaves_no_parameter_registered(make_server: Callab
         assert http.get(f"/Patient?{code}=x", headers=STRICT).status_code == 400
 
 
+def test_a_rolled_back_write_is_replaced_by_what_another_process_committed(writer: httpx.Client,
+                                                                           reader: httpx.Client) -> None:
+    resource_id, phantom, kept = unique("sp"), unique("ph").lower(), unique("kp").lower()
+    put = {"method": "PUT", "url": f"SearchParameter/{resource_id}"}
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {**_search_parameter(phantom), "id": resource_id}, "request": put},
+        {"resource": patient(), "request": {"method": "PUT", "url": f"Patient/{unique()}", "ifMatch": 'W/"7"'}}]}
+    assert reader.post("/", json=bundle, headers=fhir_headers()).status_code >= 400
+    # Version 1 of the same resource, as committed by the other process before the reader looks again.
+    committed = writer.put(f"/SearchParameter/{resource_id}", json={**_search_parameter(kept), "id": resource_id},
+                           headers=fhir_headers())
+    assert committed.status_code == 201, committed.text
+    assert reader.get(f"/Patient?{phantom}=x", headers=STRICT).status_code == 400
+    assert reader.get(f"/Patient?{kept}=x", headers=STRICT).status_code == 200
+    writer.delete(f"/SearchParameter/{resource_id}")
+
+
 def test_refresh_keeps_the_registry_when_the_database_is_unreachable() -> None:
     code = unique("down").lower()
     definition = {**_search_parameter(code), "id": code}

@@ -73,13 +73,18 @@ def _usable(resource: Json) -> bool:
 
 
 class Follower:
-    """Keeps the registry's custom parameters in step with the SearchParameters `database` stores."""
+    """Keeps the registry's custom parameters in step with the SearchParameters `database` stores.
+
+    One per database rather than per process: the test suite runs servers on several databases
+    in one process, and each must only add and remove the parameters of its own.
+    """
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        self._stored: dict[str, tuple[int, str | None]] = {}
+        self._stored: dict[str, tuple[int | None, str | None]] = {}
         """Resource id -> (version, the url registered for it or None if unusable): a delete carries
-        no resource to read the url from, and a sync skips the versions it already has."""
+        no resource to read the url from, and a sync skips the versions it already has. The version
+        is None when this process wrote it: the write may yet be rolled back, the next sync decides."""
         self._seen: int | None = None
         """The count of SearchParameter history entries the registry reflects; None: sync at the next refresh."""
         self._applied = 0
@@ -93,9 +98,9 @@ class Follower:
         # Inside a transaction Bundle a write is applied before the commit, which may yet fail:
         # the next refresh syncs with what was stored.
         self._seen = None
-        self._set(version.id, version.vid, version.resource)
+        self._set(version.id, None, version.resource)
 
-    def _set(self, resource_id: str, vid: int, resource: Json | None) -> None:
+    def _set(self, resource_id: str, vid: int | None, resource: Json | None) -> None:
         previous = self._stored.pop(resource_id, None)
         if previous is not None and previous[1] is not None:
             with contextlib.suppress(KeyError):  # already gone
@@ -132,9 +137,9 @@ class Follower:
                 stored = {doc["_id"]: doc async for doc in cursor}
                 if applied == self._applied:
                     break
-            changed = [(gone, 0, None) for gone in self._stored.keys() - stored.keys()]
+            changed = [(gone, None, None) for gone in self._stored.keys() - stored.keys()]
             changed += [(i, doc["vid"], doc["res"]) for i, doc in stored.items()
-                        if self._stored.get(i, (None,))[0] != doc["vid"]]
+                        if i not in self._stored or self._stored[i][0] != doc["vid"]]
             for resource_id, vid, resource in changed:
                 self._set(resource_id, vid, resource)
             self._seen = count
