@@ -16,7 +16,7 @@ import pytest
 
 from fhir_server.interactions.search_parameters import Follower
 from fhir_server.search.registry import registry
-from fhir_server.storage import Database, Version
+from fhir_server.storage import Database, ResourceStore, Version
 from tests.conftest import LiveServer
 from tests.fhir_data import fhir_headers, patient, unique
 from tests.test_cli_serve import _free_port, _stop, _wait_ready
@@ -173,6 +173,29 @@ def test_a_rolled_back_write_is_replaced_by_what_another_process_committed(write
     assert reader.get(f"/Patient?{phantom}=x", headers=STRICT).status_code == 400
     assert reader.get(f"/Patient?{kept}=x", headers=STRICT).status_code == 200
     writer.delete(f"/SearchParameter/{resource_id}")
+
+
+def test_changes_are_checked_for_at_most_once_per_interval(mongodb_uri: str) -> None:
+    code = unique("iv").lower()
+
+    async def scenario() -> None:
+        database = Database(mongodb_uri, f"fhir_test_{unique('iv')[3:]}")
+        store, follower = ResourceStore(database), Follower(database)
+        await follower.sync()
+        await follower.refresh(1)
+        # Stored the way another process stores it: this process's follower is not told.
+        created = await database.transaction(lambda s: store.create(s, "SearchParameter", _search_parameter(code)))
+        await follower.refresh(1)
+        assert registry().get("Patient", code) is None
+        await asyncio.sleep(1.1)
+        await follower.refresh(1)
+        assert registry().get("Patient", code) is not None
+        await database.transaction(lambda s: store.delete(s, "SearchParameter", created.id))
+        await follower.refresh(0)
+        assert registry().get("Patient", code) is None
+        await database.close()
+
+    asyncio.run(scenario())
 
 
 def test_refresh_keeps_the_registry_when_the_database_is_unreachable() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from weakref import WeakKeyDictionary
 
@@ -89,7 +90,8 @@ class Follower:
         """The count of SearchParameter history entries the registry reflects; None: sync at the next refresh."""
         self._applied = 0
         """Versions applied so far: a sync that saw one applied while it read the database starts over."""
-        self._due = 0.0
+        self._checked = -math.inf
+        """When `refresh` last checked (`time.monotonic()`)."""
         self._lock = asyncio.Lock()
 
     def apply(self, version: Version) -> None:
@@ -118,9 +120,9 @@ class Follower:
         Never raises for the database: when it cannot be read the registry stays as it was and
         the check is repeated after `interval`.
         """
-        if time.monotonic() < self._due:
+        if time.monotonic() - self._checked < interval:
             return
-        self._due = time.monotonic() + interval
+        self._checked = time.monotonic()
         try:
             if await self._count() != self._seen:
                 await self.sync()
