@@ -182,10 +182,10 @@ def test_changes_are_checked_for_at_most_once_per_interval(mongodb_uri: str) -> 
         database = Database(mongodb_uri, f"fhir_test_{unique('iv')[3:]}")
         store, follower = ResourceStore(database), Follower(database)
         await follower.sync()
-        await follower.refresh(1)
+        await follower.refresh(60)
         # Stored the way another process stores it: this process's follower is not told.
         created = await database.transaction(lambda s: store.create(s, "SearchParameter", _search_parameter(code)))
-        await follower.refresh(1)
+        await follower.refresh(60)
         assert registry().get("Patient", code) is None
         await asyncio.sleep(1.1)
         await follower.refresh(1)
