@@ -20,7 +20,7 @@ from fhir_server.auth.events import NoSecurityEvents
 from fhir_server.auth.service import AuthService
 from fhir_server.config import Settings
 from fhir_server.definitions import resource_types
-from fhir_server.interactions.search_parameters import load_stored
+from fhir_server.interactions.search_parameters import follower
 from fhir_server.prescriptions.expiry import ExpirySweeper
 from fhir_server.search import compartments
 from fhir_server.search.extract import extract
@@ -43,7 +43,8 @@ def create_app(settings: Settings) -> Cors:
         database = Database(settings.mongodb_uri, settings.database_name, timeout_ms=settings.db_timeout_ms,
                             transaction_attempts=settings.transaction_attempts)
         await database.ensure_indexes(list(resource_types()), index_specs, is_managed)
-        await load_stored(database)
+        app.state.search_parameters = follower(database)
+        await app.state.search_parameters.sync()
         if settings.base_url:
             configure_local_bases([settings.base_url])
         app.state.settings = settings

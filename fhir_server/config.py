@@ -80,6 +80,9 @@ class Settings:
     """`FHIR_REQUIRE_PROFILES` (`MedicationRequest,Patient`): types whose clinic profile every write must meet."""
     prescription_sweep_seconds: int = 60
     """`FHIR_PRESCRIPTION_SWEEP_SECONDS`: how often expired prescriptions are set to stopped (0: never)."""
+    search_parameter_refresh_seconds: int = 5
+    """`FHIR_SEARCH_PARAMETER_REFRESH_SECONDS`: how often a process checks whether another one changed the
+    stored SearchParameters, on the next request (0: on every request)."""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -111,6 +114,8 @@ class Settings:
                 t.strip() for t in os.environ.get("FHIR_REQUIRE_PROFILES", "").split(",") if t.strip()),
             prescription_sweep_seconds=_int_env("FHIR_PRESCRIPTION_SWEEP_SECONDS",
                                                 defaults.prescription_sweep_seconds),
+            search_parameter_refresh_seconds=_int_env("FHIR_SEARCH_PARAMETER_REFRESH_SECONDS",
+                                                      defaults.search_parameter_refresh_seconds),
         )
         settings = replace(settings, **overrides)
         if settings.hidden_status not in (403, 404):

@@ -16,7 +16,8 @@ from fhir_server.importing.loader import Outcome, outcome_of
 from fhir_server.importing.skipping import MAX_ROUNDS, SkippingTarget
 from tests.bundle_data import CORE, LOINC, blood_pressure, bundle, observation, quantity, urn, vital_sign
 from tests.conftest import LiveServer
-from tests.fhir_data import patient, unique
+from tests.fhir_data import fhir_headers, patient, unique
+from tests.test_search_custom import _search_parameter
 
 
 def run_import(server: LiveServer, *args: str) -> subprocess.CompletedProcess:
@@ -66,6 +67,22 @@ def test_import_folder_into_the_database_and_rerun(folder: dict, server: LiveSer
     assert reread["meta"]["versionId"] == "2"
     history = client.get(f"/Patient/{folder['patient']}/_history").json()
     assert len(history["entry"]) == 2
+
+
+def test_imported_resources_are_indexed_for_stored_custom_search_parameters(
+        tmp_path: Path, server: LiveServer, client: httpx.Client) -> None:
+    code, language = unique("imp").lower(), unique("lang")
+    created = client.post("/SearchParameter", json=_search_parameter(code, "Patient.communication.language"),
+                          headers=fhir_headers())
+    assert created.status_code == 201, created.text
+    spoken = [{"language": {"coding": [{"system": "urn:l", "code": language}]}}]
+    speaker = patient(id=unique("imp"), communication=spoken)
+    (tmp_path / "p.ndjson").write_text(json.dumps(speaker) + "\n")
+    result = run_import(server, str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    found = client.get(f"/Patient?{code}=urn:l|{language}", headers={"Prefer": "handling=strict"}).json()
+    assert [e["resource"]["id"] for e in found.get("entry", [])] == [speaker["id"]]
+    client.delete(f"/SearchParameter/{created.json()['id']}")
 
 
 def test_errors_are_reported_per_file_and_the_rest_is_loaded(tmp_path: Path, server: LiveServer,

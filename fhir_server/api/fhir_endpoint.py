@@ -55,6 +55,8 @@ async def fhir_endpoint(request: Request, state: State) -> Response:
                 params = params + parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
             elif raw:
                 body = parse_body(content_type, raw, request.method)
+        # Another server process may have changed the custom SearchParameters this one searches with.
+        await state.search_parameters.refresh(state.settings.search_parameter_refresh_seconds)
         ctx = Context(state.settings, state.database, state.store, base_url, access=access, auditor=auditor)
         response = await perform(ctx, FhirRequest(request.method, path, params, request.headers, body))
         await gate.refused(request, state, access, path, response.status)

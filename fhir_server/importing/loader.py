@@ -27,6 +27,7 @@ from fhir_server.fhir import json as fhir_json
 from fhir_server.fhir.primitives import new_id
 from fhir_server.interactions.dispatch import perform
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse
+from fhir_server.interactions.search_parameters import follower
 from fhir_server.search import compartments
 from fhir_server.search.extract import extract
 from fhir_server.search.indexes import index_specs, is_managed
@@ -102,6 +103,8 @@ async def database_target(settings: Settings) -> AsyncIterator[DatabaseTarget]:
     """A `DatabaseTarget` on the database the settings name (see `storage.operator`)."""
     async with open_database(settings) as database:
         await database.ensure_indexes(list(resource_types()), index_specs, is_managed)
+        # Imported resources are indexed for the custom SearchParameters stored, like the server's writes.
+        await follower(database).sync()
         if settings.base_url:
             configure_local_bases([settings.base_url])
         store = ResourceStore(database, indexer=extract, membership_field=compartments.KEY)

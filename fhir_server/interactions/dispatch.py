@@ -83,7 +83,7 @@ async def _execute(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse
         if not entry.writes:
             return response
         if response.status < 300:
-            hooks.after_write(response.version)
+            hooks.after_write(ctx.database, response.version)
         return _apply_prefer(req, response)
     except FhirError as error:
         return error_response(error)

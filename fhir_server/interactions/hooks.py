@@ -1,8 +1,8 @@
 """Per-type hooks on writes, for packages whose state follows stored resources of one type.
 
 `check(type, fn)` registers `fn(resource)` to run on a request body before it is written (raise
-a `FhirError` to refuse it); `written(type, fn)` registers `fn(version)` to run after a write
-of that type succeeded (deletes included: `version.deleted`). `dispatch.perform` calls them for
+a `FhirError` to refuse it); `written(type, fn)` registers `fn(database, version)` to run after
+a write of that type to `database` succeeded (deletes included: `version.deleted`). `dispatch.perform` calls them for
 every write interaction, standalone or inside a Bundle.
 """
 
@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fhir_server.storage import Version
+from fhir_server.storage import Database, Version
 
 Json = dict[str, Any]
 _CHECKS: dict[str, list[Callable[[Json], None]]] = {}
-_WRITTEN: dict[str, list[Callable[[Version], None]]] = {}
+_WRITTEN: dict[str, list[Callable[[Database, Version], None]]] = {}
 
 
 def check(resource_type: str, fn: Callable[[Json], None]) -> None:
@@ -23,8 +23,8 @@ def check(resource_type: str, fn: Callable[[Json], None]) -> None:
     _CHECKS.setdefault(resource_type, []).append(fn)
 
 
-def written(resource_type: str, fn: Callable[[Version], None]) -> None:
-    """Run `fn` on every version of `resource_type` a write stored."""
+def written(resource_type: str, fn: Callable[[Database, Version], None]) -> None:
+    """Run `fn` on the database and every version of `resource_type` a write stored there."""
     _WRITTEN.setdefault(resource_type, []).append(fn)
 
 
@@ -34,7 +34,7 @@ def before_write(resource_type: str | None, body: object) -> None:
             fn(body)
 
 
-def after_write(version: Version | None) -> None:
+def after_write(database: Database, version: Version | None) -> None:
     if version is not None:
         for fn in _WRITTEN.get(version.type, ()):
-            fn(version)
+            fn(database, version)
