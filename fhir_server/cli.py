@@ -56,7 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
         log.info("using the MongoDB named by MONGODB_URI")
     else:
         log.info("MONGODB_URI is not set: starting the embedded SecantusDB database in %s", settings.data_dir)
-        embedded = EmbeddedDatabase(settings.data_dir)
+        embedded = EmbeddedDatabase(settings.data_dir, cache_mb=settings.embedded_cache_mb)
         try:
             settings = replace(settings, mongodb_uri=embedded.start())
         except EmbeddedDatabaseError as error:

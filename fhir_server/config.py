@@ -38,6 +38,9 @@ class Settings:
     """`FHIR_BASE_URL`: public base URL for Location headers and Bundle links (else from Host)."""
     data_dir: Path = field(default_factory=lambda: Path("fhir-data"))
     """`FHIR_DATA_DIR` / `--data-dir`: where the embedded database keeps its files."""
+    embedded_cache_mb: int = 1024
+    """`FHIR_EMBEDDED_CACHE_MB`: the embedded database's cache (WiredTiger), in MiB. A transaction's
+    writes must fit in it until the commit: raise it with `FHIR_MAX_TRANSACTION_BYTES`."""
     max_body_bytes: int = 16 * 1024 * 1024
     """`FHIR_MAX_BODY_BYTES`: larger request bodies get 413."""
     default_page_size: int = 50
@@ -93,6 +96,7 @@ class Settings:
             database_name=os.environ.get("FHIR_DATABASE", defaults.database_name),
             base_url=(os.environ.get("FHIR_BASE_URL") or "").rstrip("/") or None,
             data_dir=Path(os.environ.get("FHIR_DATA_DIR", str(defaults.data_dir))),
+            embedded_cache_mb=_int_env("FHIR_EMBEDDED_CACHE_MB", defaults.embedded_cache_mb),
             max_body_bytes=_int_env("FHIR_MAX_BODY_BYTES", defaults.max_body_bytes),
             default_page_size=_int_env("FHIR_DEFAULT_COUNT", defaults.default_page_size),
             max_page_size=_int_env("FHIR_MAX_COUNT", defaults.max_page_size),

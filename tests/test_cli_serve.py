@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 
 from tests.fhir_data import fhir_headers, patient
 
@@ -21,8 +22,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _serve(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+def _serve(data_dir: Path, port: int, log: Path, **settings: str) -> subprocess.Popen:
+    env = {**{k: v for k, v in os.environ.items() if k != "MONGODB_URI"}, **settings}
     # Authentication is not what these tests are about (tests/test_auth_cli.py runs serve with it).
     return subprocess.Popen([sys.executable, "-m", "fhir_server", "serve", "--port", str(port), "--insecure-no-auth",
                              "--data-dir", str(data_dir)], stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
@@ -77,3 +78,15 @@ def test_second_server_on_same_data_dir_is_refused(tmp_path: Path) -> None:
         assert "already served" in (tmp_path / "second.log").read_text()
     finally:
         _stop(first)
+
+
+def test_embedded_database_cache_size_is_configurable(tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "data", _free_port()
+    process = _serve(data_dir, port, tmp_path / "serve.log", FHIR_EMBEDDED_CACHE_MB="256")
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", process)
+        database_pid = orjson.loads((data_dir / "embedded.json").read_bytes())["pid"]
+        arguments = Path(f"/proc/{database_pid}/cmdline").read_bytes().split(b"\0")
+    finally:
+        _stop(process)
+    assert arguments[arguments.index(b"--cache-size") + 1] == b"256M"

@@ -7,6 +7,7 @@ only change streams read (we use none). With the oplog, a transaction also buffe
 every document it writes until it commits; an 8,957-entry Synthea transaction then filled
 WiredTiger's cache with uncommitted pages and its commit stalled for over 30 minutes. Without it
 that transaction commits; transactions otherwise work the same (docs/bundles.md, Figures).
+Its cache is `FHIR_EMBEDDED_CACHE_MB` (1 GiB by default, SecantusDB's own default).
 Its address is recorded in `<data-dir>/embedded.json` so that operator commands (`fhir-server
 import`, `user create`...) can reach the database while `fhir-server serve` owns it: the data
 directory can be opened by one process only.
@@ -68,8 +69,9 @@ def _pid_alive(pid: int) -> bool:
 class EmbeddedDatabase:
     """A SecantusDB child process owning `data_dir` (or an in-memory store for tests)."""
 
-    def __init__(self, data_dir: Path | str, startup_timeout: float = 60.0) -> None:
+    def __init__(self, data_dir: Path | str, startup_timeout: float = 60.0, cache_mb: int = 1024) -> None:
         self.data_dir = data_dir if data_dir == MEMORY else Path(data_dir).resolve()
+        self.cache_mb = cache_mb
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[bytes] | None = None
         self.uri: str | None = None
@@ -91,7 +93,8 @@ class EmbeddedDatabase:
         log_path = (Path(self.data_dir) / "secantus.log") if self._address_file else None
         port = _free_port()
         command = [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
-                   "--storage-path", storage, "--sync-on-commit", "--standalone", "--log-level", "WARNING"]
+                   "--storage-path", storage, "--sync-on-commit", "--standalone", "--log-level", "WARNING",
+                   "--cache-size", f"{self.cache_mb}M"]
         output = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             # Own process group, so a Ctrl-C in the terminal reaches the server first and the

@@ -26,7 +26,7 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
     if uri is None:
         log.info("no server is running on %s: starting its embedded database for this command",
                  settings.data_dir)
-        embedded = EmbeddedDatabase(settings.data_dir)
+        embedded = EmbeddedDatabase(settings.data_dir, cache_mb=settings.embedded_cache_mb)
         uri = embedded.start()
     database = Database(uri, settings.database_name, timeout_ms=settings.db_timeout_ms,
                         transaction_attempts=settings.transaction_attempts)
