@@ -14,6 +14,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, ExecutionTimeout, PyMongoError
 
 from fhir_server.storage.codecs import TYPE_REGISTRY
+from fhir_server.storage.contained import CONTAINED
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +75,15 @@ class Database:
         await self.client.close()
 
     async def ensure_indexes(self, resource_types: list[str], extra: Callable[[str], list[IndexModel]]) -> None:
-        """Create the history indexes and, per resource type, those `extra` asks for."""
+        """Create the history and contained-index indexes and, per resource type, those `extra` asks for."""
         await self.history.create_indexes([
             IndexModel([("t", ASCENDING), ("ts", DESCENDING), ("_id", DESCENDING)], name="type"),
             IndexModel([("ts", DESCENDING), ("_id", DESCENDING)], name="system"),
+        ])
+        # Contained searches select by type; a new container version replaces its documents by `c`.
+        await self.collection(CONTAINED).create_indexes([
+            IndexModel([("t", ASCENDING), ("_id", ASCENDING)], name="type"),
+            IndexModel([("c", ASCENDING)], name="container"),
         ])
         for resource_type in resource_types:
             models = extra(resource_type)

@@ -1,0 +1,50 @@
+"""The index of contained resources: one document per resource inside a live resource's `contained`.
+
+`{_id: "MedicationRequest/1#med", t: "Medication", c: "MedicationRequest/1", vid, ts, res, sp}`:
+`t` is the contained resource's type, `c` its container, `vid`/`ts` the container's version and
+time, `res` the contained resource as stored, `sp` its search index computed by the same
+indexer as top-level resources of its type, except that its compartments are the container's
+(a contained resource has no life of its own: it belongs where its container does).
+
+The documents follow the container's current version: the store writes them in the same
+transaction as the container, and a new version or a delete first removes the old ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Json = dict[str, Any]
+
+CONTAINED = "contained"
+
+
+def container_ref(resource_type: str, resource_id: str) -> str:
+    return f"{resource_type}/{resource_id}"
+
+
+def has_contained(resource: Json | None) -> bool:
+    return bool(resource and resource.get("contained"))
+
+
+def contained_documents(container: Json, vid: int, ts: Any, index: Json,
+                        indexer: Callable[[str, Json], Json], membership_field: str | None) -> list[Json]:
+    """The contained-index documents of `container` (stamped, at version `vid`) whose own index is `index`."""
+    ref = container_ref(container["resourceType"], container["id"])
+    memberships = index.get(membership_field) if membership_field else None
+    documents: dict[str, Json] = {}
+    for inner in container.get("contained") or ():
+        if not isinstance(inner, dict) or not inner.get("resourceType") or not inner.get("id"):
+            continue  # validation refuses these; nothing to find them by anyway
+        key = f"{ref}#{inner['id']}"
+        if key in documents:  # a repeated local id (invalid): the first one is what `#id` resolves to
+            continue
+        sp = indexer(inner["resourceType"], inner)
+        if membership_field:
+            sp.pop(membership_field, None)
+            if memberships:
+                sp[membership_field] = memberships
+        documents[key] = {"_id": key, "t": inner["resourceType"], "c": ref, "vid": vid, "ts": ts, "res": inner,
+                          "sp": sp}
+    return list(documents.values())
