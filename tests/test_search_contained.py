@@ -192,3 +192,18 @@ def test_sorting_contained_resources(client: httpx.Client, subject: str) -> None
     bundle = _search(client, f"code={SYSTEM}|{prefix}-a,{SYSTEM}|{prefix}-b,{SYSTEM}|{prefix}-c"
                              "&_contained=true&_containedType=contained&_sort=-code")
     assert [e["resource"]["id"] for e in bundle["entry"]] == ["c", "b", "a"]
+
+
+def test_reindex_rebuilds_the_contained_index(client: httpx.Client, subject: str) -> None:
+    code, lot = unique("lot").lower(), unique("L")
+    holder = _create(client, _request(subject, _medication("m", unique("any")) | {"batch": {"lotNumber": lot}}))
+    definition = {"resourceType": "SearchParameter", "url": f"urn:test:sp:{code}", "name": code, "status": "active",
+                  "description": "test parameter", "code": code, "base": ["Medication"], "type": "token",
+                  "expression": "Medication.batch.lotNumber"}
+    parameter = _create(client, definition)
+    query = f"{code}={lot}&_contained=true"
+    assert _search(client, query)["total"] == 0
+    reindexed = client.post("/Medication/$reindex")
+    assert reindexed.status_code == 200, reindexed.text
+    assert [e["resource"]["id"] for e in _search(client, query)["entry"]] == [holder["id"]]
+    assert client.delete(f"/SearchParameter/{parameter['id']}").status_code == 204

@@ -28,6 +28,17 @@ def has_contained(resource: Json | None) -> bool:
     return bool(resource and resource.get("contained"))
 
 
+def contained_index(inner: Json, memberships: Any, indexer: Callable[[str, Json], Json],
+                    membership_field: str | None) -> Json:
+    """The `sp` of contained resource `inner`: its own values, its container's `memberships`."""
+    sp = indexer(inner["resourceType"], inner)
+    if membership_field:
+        sp.pop(membership_field, None)
+        if memberships:
+            sp[membership_field] = memberships
+    return sp
+
+
 def contained_documents(container: Json, vid: int, ts: Any, index: Json,
                         indexer: Callable[[str, Json], Json], membership_field: str | None) -> list[Json]:
     """The contained-index documents of `container` (stamped, at version `vid`) whose own index is `index`."""
@@ -40,11 +51,7 @@ def contained_documents(container: Json, vid: int, ts: Any, index: Json,
         key = f"{ref}#{inner['id']}"
         if key in documents:  # a repeated local id (invalid): the first one is what `#id` resolves to
             continue
-        sp = indexer(inner["resourceType"], inner)
-        if membership_field:
-            sp.pop(membership_field, None)
-            if memberships:
-                sp[membership_field] = memberships
+        sp = contained_index(inner, memberships, indexer, membership_field)
         documents[key] = {"_id": key, "t": inner["resourceType"], "c": ref, "vid": vid, "ts": ts, "res": inner,
                           "sp": sp}
     return list(documents.values())
