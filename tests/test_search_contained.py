@@ -207,3 +207,13 @@ def test_reindex_rebuilds_the_contained_index(client: httpx.Client, subject: str
     assert reindexed.status_code == 200, reindexed.text
     assert [e["resource"]["id"] for e in _search(client, query)["entry"]] == [holder["id"]]
     assert client.delete(f"/SearchParameter/{parameter['id']}").status_code == 204
+
+
+def test_chains_reach_from_contained_resources(client: httpx.Client, subject: str) -> None:
+    name = unique("Maker")
+    maker = _create(client, {"resourceType": "Organization", "name": name})
+    holder = _create(client, _request(subject, _medication("m", unique("any"))
+                                      | {"manufacturer": {"reference": f"Organization/{maker['id']}"}}))
+    found = _search(client, f"manufacturer.name={name}&_contained=true")
+    assert [e["resource"]["id"] for e in found["entry"]] == [holder["id"]]
+    assert _search(client, f"manufacturer.name={name}")["total"] == 0
