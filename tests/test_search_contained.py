@@ -217,3 +217,17 @@ def test_chains_reach_from_contained_resources(client: httpx.Client, subject: st
     found = _search(client, f"manufacturer.name={name}&_contained=true")
     assert [e["resource"]["id"] for e in found["entry"]] == [holder["id"]]
     assert _search(client, f"manufacturer.name={name}")["total"] == 0
+
+
+def test_reindex_restores_the_contained_documents_of_older_containers(client: httpx.Client, server, mongo,
+                                                                      subject: str) -> None:
+    code = unique("legacy")
+    holder = _create(client, _request(subject, _medication("m", code)))
+    # As stored before contained resources were indexed.
+    mongo[server.settings.database_name]["contained"].delete_many({"c": f"MedicationRequest/{holder['id']}"})
+    assert _search(client, f"code={SYSTEM}|{code}&_contained=true")["total"] == 0
+    reindexed = client.post("/MedicationRequest/$reindex")
+    assert reindexed.status_code == 200, reindexed.text
+    assert reindexed.json()["parameter"][0]["part"][1]["valueInteger"] >= 1
+    assert [e["resource"]["id"] for e in _search(client, f"code={SYSTEM}|{code}&_contained=true")["entry"]] == [
+        holder["id"]]

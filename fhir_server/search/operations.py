@@ -4,8 +4,9 @@ Needed after a custom SearchParameter is added, changed or removed, since values
 at write time. Each live document's `sp` is recomputed from its resource and written back only
 if the document still holds the version read, so a concurrent write (which indexes itself) is
 never overwritten with stale values. The contained resources of the type (`storage.contained`)
-are reindexed the same way, keeping their containers' compartments. Answers a Parameters
-resource with the count per type.
+are reindexed the same way, keeping their containers' compartments, and the type's resources
+stored with contained resources before those were indexed get their documents. Answers a
+Parameters resource with the count per type.
 Reindexing a type needs the right to update it; at system level, the types the caller may not
 update are skipped and named in the answer.
 """
@@ -24,20 +25,24 @@ from fhir_server.operations.parameters import operation_parameters
 from fhir_server.operations.registry import operation
 from fhir_server.search import compartments
 from fhir_server.search.extract import extract
-from fhir_server.storage.contained import CONTAINED, contained_index
+from fhir_server.storage.contained import CONTAINED, contained_index, restore
 
 DEFINITION = "https://medicalcycle.example/fhir/OperationDefinition/reindex"
 BATCH = 500
 
 
 async def reindex_type(ctx: Context, resource_type: str) -> int:
-    """Recompute `sp` for every live `resource_type` document, contained ones included; how many
-    were rewritten."""
-    top = await _reindex(ctx.database.resources(resource_type), {"del": {"$exists": False}},
-                         lambda doc: extract(resource_type, doc["res"]))
+    """Recompute `sp` for every live `resource_type` document and every contained one, and add the
+    contained documents missing for the type's resources; how many were written."""
+    collection = ctx.database.resources(resource_type)
+    top = await _reindex(collection, {"del": {"$exists": False}}, lambda doc: extract(resource_type, doc["res"]))
+    restored = 0
+    async for container in collection.find({"del": {"$exists": False}, "res.contained": {"$exists": True}},
+                                           {"vid": 1, "ts": 1, "res": 1, "sp": 1}):
+        restored += await restore(ctx.database, resource_type, container, extract, compartments.KEY)
     inner = await _reindex(ctx.database.collection(CONTAINED), {"t": resource_type}, lambda doc: contained_index(
         doc["res"], doc["sp"].get(compartments.KEY), extract, compartments.KEY))
-    return top + inner
+    return top + restored + inner
 
 
 async def _reindex(collection: Any, query: Json, index: Callable[[Json], Json]) -> int:

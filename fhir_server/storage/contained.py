@@ -8,12 +8,15 @@ indexer as top-level resources of its type, except that its compartments are the
 
 The documents follow the container's current version: the store writes them in the same
 transaction as the container, and a new version or a delete first removes the old ones.
+`restore` adds the documents of a container stored before they existed (`$reindex`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from pymongo.errors import BulkWriteError
 
 Json = dict[str, Any]
 
@@ -55,3 +58,31 @@ def contained_documents(container: Json, vid: int, ts: Any, index: Json,
         documents[key] = {"_id": key, "t": inner["resourceType"], "c": ref, "vid": vid, "ts": ts, "res": inner,
                           "sp": sp}
     return list(documents.values())
+
+
+async def restore(database: Any, resource_type: str, container: Json, indexer: Callable[[str, Json], Json],
+                  membership_field: str | None) -> int:
+    """Insert the missing documents of `container` (a stored current document with `vid`, `ts`,
+    `res`, `sp`); how many were inserted.
+
+    Outside a transaction, so a concurrent new version may have replaced the container meanwhile:
+    its own write inserts its documents (a clash on `_id` leaves them be) and removes the older
+    ones (if it committed after this insert); if it committed before, the check that follows
+    finds the container changed and removes what was inserted here.
+    """
+    documents = contained_documents(container["res"], container["vid"], container["ts"], container.get("sp") or {},
+                                    indexer, membership_field)
+    ref = container_ref(resource_type, container["_id"])
+    index = database.collection(CONTAINED)
+    present = {doc["_id"] async for doc in index.find({"c": ref}, {"_id": 1})}
+    missing = [d for d in documents if d["_id"] not in present]
+    if not missing:
+        return 0
+    try:
+        inserted = len((await index.insert_many(missing, ordered=False)).inserted_ids)
+    except BulkWriteError as error:  # written meanwhile by a new version of the container
+        inserted = error.details.get("nInserted", 0)
+    if await database.resources(resource_type).count_documents({"_id": container["_id"], "vid": container["vid"]}) == 0:
+        await index.delete_many({"c": ref, "vid": container["vid"]})
+        return 0
+    return inserted
