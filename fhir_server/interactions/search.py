@@ -25,7 +25,7 @@ from fhir_server.search.errors import SearchError, bad_search
 from fhir_server.search.includes import included, source_projection
 from fhir_server.search.keyset import SortField
 from fhir_server.search.plan import compile_query, sort_fields
-from fhir_server.search.query import Include, Query, parse_query
+from fhir_server.search.query import Include, Query, ResultParams, parse_query
 from fhir_server.search.runner import Hit, Runner, boundary
 from fhir_server.search.shaping import select_elements, summarize
 from fhir_server.storage import Version
@@ -151,7 +151,7 @@ def _may_search(ctx: Context, resource_type: str) -> bool:
     return True
 
 
-def _check_contained(result: Any, types: int, includes: bool) -> None:
+def _check_contained(result: ResultParams, types: int, includes: bool) -> None:
     """Refuse what `_contained=true|both` does not support (docs/search.md, Contained resources)."""
     if result.contained not in ("true", "both"):
         return

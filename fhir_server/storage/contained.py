@@ -21,6 +21,7 @@ from pymongo.errors import BulkWriteError
 Json = dict[str, Any]
 
 CONTAINED = "contained"
+DUPLICATE_KEY = 11000
 
 
 def container_ref(resource_type: str, resource_id: str) -> str:
@@ -80,8 +81,10 @@ async def restore(database: Any, resource_type: str, container: Json, indexer: C
         return 0
     try:
         inserted = len((await index.insert_many(missing, ordered=False)).inserted_ids)
-    except BulkWriteError as error:  # written meanwhile by a new version of the container
-        inserted = error.details.get("nInserted", 0)
+    except BulkWriteError as error:
+        if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", ())):
+            raise
+        inserted = error.details.get("nInserted", 0)  # the others were written meanwhile by a new version
     if await database.resources(resource_type).count_documents({"_id": container["_id"], "vid": container["vid"]}) == 0:
         await index.delete_many({"c": ref, "vid": container["vid"]})
         return 0
