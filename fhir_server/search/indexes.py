@@ -8,6 +8,8 @@ typical clinical query `patient=...&code=...&date=...` where the type has those 
 both `patient` and `date` are single-valued: MongoDB refuses to index documents in which two
 fields of one compound index are arrays, and `code.t` always is one. (`patient`, `date`) and
 (`agent`, `date`) indexes need only the date to be single-valued (AuditEvent's patients are a list).
+The `contained` collection (contained resources of every type) gets `code` and `identifier`, what
+contained Medications, Substances, Practitioners... are looked up by.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pymongo import ASCENDING, IndexModel
 
 from fhir_server.search import compartments
 from fhir_server.search.registry import SearchParam, registry
+from fhir_server.storage.contained import CONTAINED
 
 # Parameters worth an index wherever they exist.
 COMMON = ("identifier", "name", "family", "given", "birthdate", "subject", "patient", "code",
@@ -26,6 +29,8 @@ COMMON = ("identifier", "name", "family", "given", "birthdate", "subject", "pati
 EXTRA = {"AuditEvent": ("agent", "entity")}
 # Compound (parameter, date) indexes for "this patient's / this user's events in a period".
 DATED = ("patient", "agent")
+# The contained collection holds every type: keys the common lookups of contained resources use.
+CONTAINED_KEYS = {"code": "sp.code.t", "identifier": "sp.identifier.t"}
 
 
 def _keys(param: SearchParam) -> list[str]:
@@ -49,7 +54,9 @@ def _model(fields: list[str], name: str) -> IndexModel:
 
 
 def index_specs(resource_type: str) -> list[IndexModel]:
-    """The indexes to create on `resource_type`'s collection."""
+    """The indexes to create on `resource_type`'s collection (or on the `contained` collection)."""
+    if resource_type == CONTAINED:
+        return [_model([key], f"sp_{name}") for name, key in CONTAINED_KEYS.items()]
     params = registry().params(resource_type)
     models = [_model(["ts"], "ts"), _model([f"sp.{compartments.KEY}"], "compartment")]
     patient, code, date = params.get("patient"), params.get("code"), params.get("date")

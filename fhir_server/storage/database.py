@@ -75,7 +75,8 @@ class Database:
         await self.client.close()
 
     async def ensure_indexes(self, resource_types: list[str], extra: Callable[[str], list[IndexModel]]) -> None:
-        """Create the history and contained-index indexes and, per resource type, those `extra` asks for."""
+        """Create the history and contained-index indexes and, per resource type and for the
+        contained index, those `extra` asks for."""
         await self.history.create_indexes([
             IndexModel([("t", ASCENDING), ("ts", DESCENDING), ("_id", DESCENDING)], name="type"),
             IndexModel([("ts", DESCENDING), ("_id", DESCENDING)], name="system"),
@@ -85,7 +86,7 @@ class Database:
             IndexModel([("t", ASCENDING), ("_id", ASCENDING)], name="type"),
             IndexModel([("c", ASCENDING)], name="container"),
         ])
-        for resource_type in resource_types:
+        for resource_type in [*resource_types, CONTAINED]:
             models = extra(resource_type)
             if models:
                 await self.resources(resource_type).create_indexes(models)
