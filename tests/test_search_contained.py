@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.fhir_data import fhir_headers, patient, unique
+from tests.smart import BackendAuth, register_backend_client
 from tests.test_search_access import OnePatient, _perform
 from tests.test_search_http import _link, _pages
 
@@ -231,3 +232,23 @@ def test_reindex_restores_the_contained_documents_of_older_containers(client: ht
     assert reindexed.json()["parameter"][0]["part"][1]["valueInteger"] >= 1
     assert [e["resource"]["id"] for e in _search(client, f"code={SYSTEM}|{code}&_contained=true")["entry"]] == [
         holder["id"]]
+
+
+def test_a_token_that_may_not_read_the_containers_finds_no_contained_match(client: httpx.Client, server,
+                                                                            subject: str) -> None:
+    code = unique("unreadable")
+    top = _create(client, {k: v for k, v in _medication("", code).items() if k != "id"})
+    _create(client, _request(subject, _medication("m", code)))
+    client_id, key = register_backend_client(server.settings, scope="system/Medication.rs")
+    auth = BackendAuth(server.url, client_id, key, "system/Medication.rs")
+    with httpx.Client(base_url=server.url, auth=auth, timeout=60) as medications_only:
+        def found(query: str) -> list[str]:
+            response = medications_only.get(f"/Medication?code={SYSTEM}|{code}&{query}")
+            assert response.status_code == 200, response.text
+            assert response.json()["total"] == len(response.json().get("entry", ()))
+            return [e["resource"]["id"] for e in response.json().get("entry", ())]
+
+        assert found("_contained=true") == []
+        assert found("_contained=true&_containedType=contained") == []
+        assert found("_contained=both") == [top["id"]]
+        assert found("_contained=both&_containedType=contained") == [top["id"]]
