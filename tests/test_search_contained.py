@@ -252,3 +252,19 @@ def test_a_token_that_may_not_read_the_containers_finds_no_contained_match(clien
         assert found("_contained=true&_containedType=contained") == []
         assert found("_contained=both") == [top["id"]]
         assert found("_contained=both&_containedType=contained") == [top["id"]]
+
+
+def test_both_when_the_container_has_the_searched_type(client: httpx.Client, subject: str) -> None:
+    code = unique("panel")
+
+    def observation(**fields: Any) -> Json:
+        return {"resourceType": "Observation", "status": "final", "subject": {"reference": subject}, **fields}
+
+    coded = {"coding": [{"system": SYSTEM, "code": code}]}
+    plain = _create(client, observation(code=coded))
+    panel = _create(client, observation(code={"text": "panel"}, hasMember=[{"reference": "#member"}],
+                                        contained=[{"resourceType": "Observation", "id": "member",
+                                                    "status": "final", "code": coded}]))
+    pages = _pages(client, f"/Observation?code={SYSTEM}|{code}&_contained=both&_count=1")
+    assert sorted(e["resource"]["id"] for p in pages for e in p["entry"]) == sorted([plain["id"], panel["id"]])
+    assert pages[0]["total"] == 2
