@@ -268,3 +268,6 @@ def test_both_when_the_container_has_the_searched_type(client: httpx.Client, sub
     pages = _pages(client, f"/Observation?code={SYSTEM}|{code}&_contained=both&_count=1")
     assert sorted(e["resource"]["id"] for p in pages for e in p["entry"]) == sorted([plain["id"], panel["id"]])
     assert pages[0]["total"] == 2
+    # The contained Observation is in its container's Patient compartment.
+    in_compartment = client.get(f"/{subject}/Observation?code={SYSTEM}|{code}&_contained=true").json()
+    assert [e["resource"]["id"] for e in in_compartment["entry"]] == [panel["id"]]
