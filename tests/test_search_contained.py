@@ -1,4 +1,4 @@
-"""`_contained` and `_containedType` (R4 search, 3.1.1.5.8): contained resources are found by their
+"""`_contained` and `_containedType` (R4 search, "Contained Resources"): contained resources are found by their
 own search parameters, returned as their containers or as themselves, paged and counted, kept in
 step with their container's writes (update, patch, delete, transaction Bundles), and never found
 through a container the caller may not read.
