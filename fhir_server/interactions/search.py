@@ -3,9 +3,9 @@
 Parses the parameters per searched type (`search.query`), compiles and runs them
 (`search.plan`, `search.runner`) with the caller's access restriction on every query, and
 answers a `searchset` Bundle: `total`, `self`/`first`/`next`/`previous` links with keyset
-cursors, `match` entries trimmed by `_summary`/`_elements`, `include` entries, and an
-`outcome` entry listing the parameters that were ignored (or, with `Prefer: handling=strict`,
-a 400 instead).
+cursors, `match` entries trimmed by `_summary`/`_elements` (contained resources too, with
+`_contained`: `search.contained`), `include` entries, and an `outcome` entry listing the
+parameters that were ignored (or, with `Prefer: handling=strict`, a 400 instead).
 """
 
 from __future__ import annotations
@@ -20,19 +20,21 @@ from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, J
 from fhir_server.interactions.paging import CURSOR_PARAM, bundle_links, decode_cursor, encode_cursor, page_size
 from fhir_server.interactions.registry import interaction
 from fhir_server.search import compartments
+from fhir_server.search.contained import search_filters
 from fhir_server.search.errors import SearchError, bad_search
 from fhir_server.search.includes import included, source_projection
 from fhir_server.search.keyset import SortField
 from fhir_server.search.plan import compile_query, sort_fields
-from fhir_server.search.query import Include, Query, parse_query
+from fhir_server.search.query import Include, Query, ResultParams, parse_query
 from fhir_server.search.runner import Hit, Runner, boundary
 from fhir_server.search.shaping import select_elements, summarize
 from fhir_server.storage import Version
+from fhir_server.storage.contained import CONTAINED
 
 # Handled by the HTTP layer or by paging, never search criteria.
 _TRANSPORT = frozenset({"_format", "_pretty", CURSOR_PARAM})
 # Parsed by the engine but not implemented here: ignored and reported like unknown parameters.
-_IGNORED_RESULT_PARAMS = frozenset({"_contained", "_containedType", "_offset"})
+_IGNORED_RESULT_PARAMS = frozenset({"_offset"})
 _INCLUDES = ("_include", "_revinclude")
 
 
@@ -58,11 +60,12 @@ async def search(ctx: Context, req: FhirRequest, route: Route) -> FhirResponse:
     except SearchError as error:
         raise bad_search(error) from error
     runner = Runner(ctx.database, ctx.access.restrict, ctx.session)
+    result = parsed.first.result
+    plans = {t: compile_query(q, parsed.compartment) for t, q in parsed.queries.items()}
     try:
-        filters = {t: await runner.filter(compile_query(q, parsed.compartment)) for t, q in parsed.queries.items()}
+        filters = await search_filters(runner, plans, result.contained, result.contained_type)
     except SearchError as error:
         raise FhirError(400, "too-costly", error.message, error.param or None) from error
-    result = parsed.first.result
     fields = sort_fields(result.sort)
     count = 0 if result.summary == "count" else page_size(ctx, req)
     cursor = decode_cursor(req)
@@ -111,6 +114,7 @@ def _parse(ctx: Context, req: FhirRequest, route: Route) -> Search:
         criteria = [(k, v) for k, v in criteria if k not in unknown]
         queries = {t: parse_query(t, criteria, strict) for t in types}
     include, revinclude = _parse_includes(types, [(k, v) for k, v in params if k.split(":", 1)[0] in _INCLUDES])
+    _check_contained(next(iter(queries.values())).result, len(types), bool(include or revinclude))
     owner, _, owner_id = (route.compartment or "").partition("/")
     return Search(queries, include, revinclude, ignored + unknown, (owner, owner_id) if owner_id else None)
 
@@ -145,6 +149,19 @@ def _may_search(ctx: Context, resource_type: str) -> bool:
     except FhirError:
         return False
     return True
+
+
+def _check_contained(result: ResultParams, types: int, includes: bool) -> None:
+    """Refuse what `_contained=true|both` does not support (docs/search.md, Contained resources)."""
+    if result.contained not in ("true", "both"):
+        return
+    if types > 1:
+        raise SearchError("_contained", "_contained applies to a search of one resource type")
+    if includes:
+        raise SearchError("_contained", "_include and _revinclude are not supported with _contained")
+    if result.sort and result.contained_type != "contained":
+        # The containers are of other types: the searched type's sort keys do not apply to them.
+        raise SearchError("_sort", "_sort with _contained needs _containedType=contained")
 
 
 def _parse_includes(types: list[str], params: list[tuple[str, str]]) -> tuple[list[Include], list[Include]]:
@@ -190,7 +207,9 @@ def _entry(ctx: Context, hit: Hit, mode: str, summary: str | None, elements: lis
     resource = summarize(doc["res"], summary)
     if elements:
         resource = select_elements(resource, elements)
-    return {"fullUrl": ctx.url(resource_type, doc["_id"]), "resource": resource, "search": {"mode": mode}}
+    # A contained resource's `_id` is `[ContainerType]/[id]#[contained id]`, its fullUrl under the base.
+    url = ctx.url(doc["_id"]) if resource_type == CONTAINED else ctx.url(resource_type, doc["_id"])
+    return {"fullUrl": url, "resource": resource, "search": {"mode": mode}}
 
 
 def _outcome_entries(ignored: list[str]) -> list[Json]:
@@ -202,7 +221,11 @@ def _outcome_entries(ignored: list[str]) -> list[Json]:
 
 
 def _version(ctx: Context, hit: Hit) -> Version:
+    """The version a hit shows, for the audit: a contained resource's is its container's."""
     resource_type, doc = hit
+    resource_id = doc["_id"]
+    if resource_type == CONTAINED:
+        resource_type, _, resource_id = resource_id.partition("#")[0].partition("/")
     members: Any = (doc.get("sp") or {}).get(compartments.KEY) or ()
-    return Version(resource_type, doc["_id"], doc["vid"], doc["ts"], doc["res"],
+    return Version(resource_type, resource_id, doc["vid"], doc["ts"], doc["res"],
                    compartments=(members,) if isinstance(members, str) else tuple(members))

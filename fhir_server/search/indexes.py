@@ -14,6 +14,8 @@ document and index), so parameters with a handful of values (`status`, `category
 index on them finds most of the collection, and the queries using them also name a patient or a
 code. The server owns the indexes named as `index_specs` names them (`is_managed`): at start-up it
 drops those a newer version no longer asks for; indexes an operator adds under other names stay.
+The `contained` collection (contained resources of every type) gets `code` and `identifier`, what
+contained Medications, Substances, Practitioners... are looked up by.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pymongo import ASCENDING, IndexModel
 
 from fhir_server.search import compartments
 from fhir_server.search.registry import SearchParam, registry
+from fhir_server.storage.contained import CONTAINED
 
 # Parameters worth an index wherever they exist.
 COMMON = ("identifier", "name", "family", "given", "birthdate", "subject", "patient", "code",
@@ -34,6 +37,8 @@ EXTRA = {"AuditEvent": ("agent", "entity")}
 # Compound (parameter, date) indexes for "this patient's / this user's events in a period".
 DATED = ("patient", "agent")
 _MANAGED_NAME = re.compile(r"ts|compartment|sp_.+|.+_date")
+# The contained collection holds every type: keys the common lookups of contained resources use.
+CONTAINED_KEYS = {"code": "sp.code.t", "identifier": "sp.identifier.t"}
 
 
 def _keys(param: SearchParam) -> list[str]:
@@ -57,7 +62,9 @@ def _model(fields: list[str], name: str) -> IndexModel:
 
 
 def index_specs(resource_type: str) -> list[IndexModel]:
-    """The indexes to create on `resource_type`'s collection."""
+    """The indexes to create on `resource_type`'s collection (or on the `contained` collection)."""
+    if resource_type == CONTAINED:
+        return [_model([key], f"sp_{name}") for name, key in CONTAINED_KEYS.items()]
     params = registry().params(resource_type)
     models = [_model(["ts"], "ts"), _model([f"sp.{compartments.KEY}"], "compartment")]
     patient, code, date = params.get("patient"), params.get("code"), params.get("date")

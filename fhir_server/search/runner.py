@@ -119,6 +119,8 @@ class Runner:
         """Up to `count` hits after `anchor` (or, `backwards`, the `count` just before it)."""
         if count == 0:
             return Page([], False)
+        if not filters:  # nothing to search (a `_contained` search whose matches lie in no container)
+            return Page([], False, complete=anchor is None)
         spec = [(f.path, -1 if f.descending else 1) for f in fields]
         runs: list[list[tuple[tuple, Hit]]] = []
         available = 0

@@ -14,6 +14,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, ExecutionTimeout, PyMongoError
 
 from fhir_server.storage.codecs import TYPE_REGISTRY
+from fhir_server.storage.contained import CONTAINED
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +76,19 @@ class Database:
 
     async def ensure_indexes(self, resource_types: list[str], extra: Callable[[str], list[IndexModel]],
                              managed: Callable[[str], bool]) -> None:
-        """Create the history indexes and, per resource type, those `extra` asks for; drop the
-        indexes `managed` claims for the server that `extra` no longer asks for."""
+        """Create the history and contained-index indexes and, per resource type and for the
+        contained index, those `extra` asks for; drop the indexes `managed` claims for the server
+        that `extra` no longer asks for."""
         await self.history.create_indexes([
             IndexModel([("t", ASCENDING), ("ts", DESCENDING), ("_id", DESCENDING)], name="type"),
             IndexModel([("ts", DESCENDING), ("_id", DESCENDING)], name="system"),
         ])
-        for resource_type in resource_types:
+        # Contained searches select by type; a new container version replaces its documents by `c`.
+        await self.collection(CONTAINED).create_indexes([
+            IndexModel([("t", ASCENDING), ("_id", ASCENDING)], name="type"),
+            IndexModel([("c", ASCENDING)], name="container"),
+        ])
+        for resource_type in [*resource_types, CONTAINED]:
             collection, models = self.resources(resource_type), extra(resource_type)
             if models:
                 await collection.create_indexes(models)

@@ -7,7 +7,9 @@ Collections (details in `docs/storage.md`):
 - `history`, one entry per version: `{_id: "Type/id/vid", t, i, v, ts, m: method, res?, end?}`.
   The entry of the current version is a stub without `res` (the resource is in the type's
   collection); when a version is superseded its entry receives `res` and `end`, the time it
-  stopped being current (for `_at`). A create thus writes the resource once.
+  stopped being current (for `_at`). A create thus writes the resource once;
+- `contained`, the search index of the resources inside current versions' `contained`
+  (`storage.contained`), replaced with each version of their container.
 
 Writes take the caller's session: every change of a resource and its history is one MongoDB
 transaction, and a transaction Bundle is one transaction around many of them.
@@ -26,6 +28,7 @@ from typing import Any
 from pymongo import ReplaceOne, ReturnDocument, UpdateOne
 
 from fhir_server.fhir.primitives import format_instant, new_id, now
+from fhir_server.storage.contained import CONTAINED, contained_documents, container_ref, has_contained
 from fhir_server.storage.database import HISTORY, Database, Session, WriteConflict
 from fhir_server.storage.group_commit import GroupCommit
 
@@ -38,8 +41,8 @@ NewItem = tuple[str, Json, SideWrites | None, str | None]
 
 
 class PendingWrites:
-    """Writes made later in a transaction: inserts (one `insert_many` per collection) and updates
-    (one `bulk_write` per collection).
+    """Writes made later in a transaction: updates (one `bulk_write` per collection), removals
+(one `delete_many` each), then inserts (one `insert_many` per collection).
 
     On SecantusDB a write costs mostly per command, so a transaction Bundle's creates and updates
     are staged here and written together instead of three or four round trips each.
@@ -48,6 +51,7 @@ class PendingWrites:
     def __init__(self) -> None:
         self.documents: dict[str, list[Json]] = defaultdict(list)
         self.operations: dict[str, list[ReplaceOne | UpdateOne]] = defaultdict(list)
+        self.removals: list[tuple[str, Json]] = []
         self.known: dict[tuple[str, str], Json | None] = {}
         """Current documents fetched ahead for resources the transaction will write (None: absent)."""
 
@@ -62,6 +66,10 @@ class PendingWrites:
     def add_operation(self, collection: str, operation: ReplaceOne | UpdateOne) -> None:
         self.operations[collection].append(operation)
 
+    def remove(self, collection: str, filter_: Json) -> None:
+        """Delete what `filter_` matches in `collection`, before the inserts (which may replace it)."""
+        self.removals.append((collection, filter_))
+
     async def flush(self, database: Database, session: Session) -> None:
         """Write everything staged (in `session`'s transaction) and start empty again.
 
@@ -70,10 +78,13 @@ class PendingWrites:
         """
         inserts, self.documents = self.documents, defaultdict(list)
         operations, self.operations = self.operations, defaultdict(list)
+        removals, self.removals = self.removals, []
         for collection, batch in operations.items():
             result = await database.collection(collection).bulk_write(batch, ordered=False, session=session)
             if result.matched_count != len(batch):
                 raise WriteConflict(f"{len(batch) - result.matched_count} {collection} documents changed concurrently")
+        for collection, filter_ in removals:
+            await database.collection(collection).delete_many(filter_, session=session)
         for collection, documents in inserts.items():
             await database.collection(collection).insert_many(documents, ordered=False, session=session)
 
@@ -219,9 +230,11 @@ class ResourceStore:
         entries and side documents added to `pending`: nothing is written yet."""
         versions = []
         for resource_type, resource, side, given_id in items:
-            document, version = self._next_version(resource_type, given_id or new_id(), resource, None, method)
+            document, version, inner = self._next_version(resource_type, given_id or new_id(), resource, None, method)
             versions.append(version)
             pending.add(resource_type, document)
+            for contained in inner:
+                pending.add(CONTAINED, contained)
             _stage_history_and_side(pending, version, side)
         return versions
 
@@ -366,8 +379,9 @@ class ResourceStore:
                                                                      session=session)
 
     def _next_version(self, resource_type: str, resource_id: str, resource: Json | None, current: Json | None,
-                      method: str) -> tuple[Json, Version]:
-        """The current-version document and the `Version` that follow `current` (None: a first version)."""
+                      method: str) -> tuple[Json, Version, list[Json]]:
+        """The current-version document, the `Version` that follow `current` (None: a first version)
+        and the contained-index documents of its contained resources."""
         vid = current["vid"] + 1 if current else 1
         ts = now()
         if current and ts <= current["ts"]:
@@ -377,18 +391,22 @@ class ResourceStore:
             document: Json = {"_id": resource_id, "vid": vid, "ts": ts, "del": True}
             # A deletion concerns the compartments the resource was in.
             compartments = self._memberships((current or {}).get("sp"))
+            inner: list[Json] = []
         else:
             resource = _stamp(resource, resource_id, vid, ts)
             index = self.indexer(resource_type, resource)
             document = {"_id": resource_id, "vid": vid, "ts": ts, "res": resource, "sp": index}
             compartments = self._memberships(index)
+            inner = contained_documents(resource, vid, ts, index, self.indexer, self.membership_field) if has_contained(
+                resource) else []
         return document, Version(resource_type, resource_id, vid, ts, resource, method, compartments,
-                                 index=document.get("sp"))
+                                 index=document.get("sp")), inner
 
     async def _write(self, session: Session, resource_type: str, resource_id: str, resource: Json | None,
                      current: Json | None, method: str, side: SideWrites | None = None) -> Version:
-        document, version = self._next_version(resource_type, resource_id, resource, current, method)
+        document, version, inner = self._next_version(resource_type, resource_id, resource, current, method)
         collection = self.database.resources(resource_type)
+        index = self.database.collection(CONTAINED)
         if current is None:
             await collection.insert_one(document, session=session)
         else:
@@ -399,6 +417,10 @@ class ResourceStore:
                 raise WriteConflict(f"{resource_type}/{resource_id} changed concurrently")
             version = replace(version, replaced=previous.get("res"))
             await self.database.history.update_one(*_superseding(version, current["vid"], previous), session=session)
+            if has_contained(previous.get("res")):
+                await index.delete_many({"c": container_ref(resource_type, resource_id)}, session=session)
+        if inner:
+            await index.insert_many(inner, session=session)
         await self.database.history.insert_one(_history_stub(version), session=session)
         if side:
             await self.insert_side(session, side(version))
@@ -407,10 +429,14 @@ class ResourceStore:
     def _stage_replace(self, pending: PendingWrites, resource_type: str, resource_id: str, resource: Json,
                        current: Json, method: str, side: SideWrites | None) -> Version:
         """Stage a new version replacing `current` (fetched ahead with its resource) in `pending`."""
-        document, version = self._next_version(resource_type, resource_id, resource, current, method)
+        document, version, inner = self._next_version(resource_type, resource_id, resource, current, method)
         version = replace(version, replaced=current.get("res"))
         pending.add_operation(resource_type, ReplaceOne({"_id": resource_id, "vid": current["vid"]}, document))
         pending.add_operation(HISTORY, UpdateOne(*_superseding(version, current["vid"], current)))
+        if has_contained(current.get("res")):
+            pending.remove(CONTAINED, {"c": container_ref(resource_type, resource_id)})
+        for contained in inner:
+            pending.add(CONTAINED, contained)
         _stage_history_and_side(pending, version, side)
         return version
 
