@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from fhir_server.bundles.references import Identities, reference_holders, split_full_url
+from fhir_server.bundles.references import Identities, base_of, reference_holders
 from fhir_server.config import Settings
 from fhir_server.fhir.outcome import FhirError
 from fhir_server.importing.loader import Json, Outcome, Skipped, Target
@@ -110,8 +110,7 @@ def with_dependents(entries: list[Json], invalid: dict[int, str]) -> dict[int, s
         identities.add(entry.get("fullUrl"), str(index))
     referrers: dict[int, set[int]] = defaultdict(set)
     for index, entry in enumerate(entries):
-        full_url = entry.get("fullUrl")
-        base = (split_full_url(full_url) or (None, ""))[0] if full_url else None
+        base = base_of(entry.get("fullUrl"))
         for holder in reference_holders(entry.get("resource")):
             target = identities.resolve(holder["reference"], base)
             if target is not None and int(target) != index:
