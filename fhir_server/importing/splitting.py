@@ -67,8 +67,9 @@ class SplittingTarget:
         start, run = runs[number - 1]
         if outcome.refusal is not None:
             outcome = outcome_of(outcome.status, renumbered(outcome.refusal, start))
-        committed = f"transactions 1-{number - 1} committed ({written} resources)" if number > 1 \
-            else "nothing committed"
+        committed = f"{_span(1, number - 1)} committed ({written} resources)" if number > 1 else "nothing committed"
+        if number < len(runs):
+            committed += f", {_span(number + 1, len(runs))} not sent"
         # Only creates of resources without id are not idempotent (`sources.idempotent`).
         creates = sum(1 for _, done in runs[:number - 1] for e in done["entry"]
                       if (e.get("request") or {}).get("method") == "POST")
@@ -175,6 +176,10 @@ def _with_query(url: str, target: Callable[[str], str | None]) -> str:
     params = parse_qsl(query, keep_blank_values=True)
     rewritten = [(name, target(value) or value) for name, value in params]
     return url if rewritten == params else f"{path}?{urlencode(rewritten)}"
+
+
+def _span(first: int, last: int) -> str:
+    return f"transaction {first}" if first == last else f"transactions {first}-{last}"
 
 
 def _request(entry: Json) -> str:
