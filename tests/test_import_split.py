@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.bundle_data import CORE, LOINC, bundle, observation, quantity, vital_sign
+from tests.bundle_data import CORE, LOINC, bundle, observation, quantity, urn, vital_sign
 from tests.conftest import LiveServer
 from tests.fhir_data import patient, unique
 from tests.test_import import run_import
@@ -92,15 +92,22 @@ def messages(result: subprocess.CompletedProcess) -> str:
 def test_an_oversized_transaction_is_loaded_in_several_with_references_rewritten(
         tmp_path: Path, small: LiveServer, small_client: httpx.Client, over_http: bool) -> None:
     ids = record_ids()
+    record = patient_record(ids)
+    # A conditional update at the end whose search names the Patient entry by its fullUrl, as the
+    # server lets a transaction do: rewritten too, else each run of the import would create it again.
+    tag = f"urn:test:obs|{ids['mrn']}"
+    record["entry"].append({"fullUrl": urn(), "resource": observation(f"urn:uuid:{ids['patient']}", identifier=[
+        {"system": "urn:test:obs", "value": ids["mrn"]}]), "request": {
+        "method": "PUT", "url": f"Observation?identifier={tag}&patient=urn:uuid:{ids['patient']}"}})
     path = tmp_path / "record.json"
-    path.write_text(json.dumps(patient_record(ids)))
+    path.write_text(json.dumps(record))
     patient_ref, encounter_ref = f"Patient/{ids['patient']}", f"Encounter/{ids['encounter']}"
 
     result = import_into(small, path, over_http=over_http)
     assert result.returncode == 0, result.stderr
     row = table_row(result.stderr, "record.json")
     assert row["bundles"] == "1" and int(row["transactions"]) >= 3 and row["errors"] == "0"
-    assert row["resources"] == str(OBSERVATIONS + 3)
+    assert row["resources"] == str(OBSERVATIONS + 4)
 
     first = small_client.get(f"/Observation/{ids['observations'][0]}").json()
     assert first["subject"]["reference"] == patient_ref and first["encounter"]["reference"] == encounter_ref
@@ -118,8 +125,12 @@ def test_an_oversized_transaction_is_loaded_in_several_with_references_rewritten
 
     again = import_into(small, path, over_http=over_http)
     assert again.returncode == 0, again.stderr
-    # PUT by id: one resource per id, a second version of each.
-    assert small_client.get(f"/Observation?patient={patient_ref}&_summary=count").json()["total"] == OBSERVATIONS
+    # PUT by id: one resource per id, a second version of each; the conditional update found its match.
+    assert small_client.get(f"/Observation?patient={patient_ref}&_summary=count").json()["total"] == \
+        OBSERVATIONS + 1
+    tagged = small_client.get(f"/Observation?identifier={tag}").json()["entry"]
+    assert len(tagged) == 1 and tagged[0]["resource"]["meta"]["versionId"] == "2"
+    assert tagged[0]["resource"]["subject"]["reference"] == patient_ref
     assert small_client.get(f"/DiagnosticReport/{ids['report']}").json()["meta"]["versionId"] == "2"
     assert len(small_client.get(f"/Observation/{last}/_history").json()["entry"]) == 2
 
