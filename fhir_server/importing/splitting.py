@@ -70,9 +70,9 @@ class SplittingTarget:
         committed = f"{_span(1, number - 1)} committed ({written} resources)" if number > 1 else "nothing committed"
         if number < len(runs):
             committed += f", {_span(number + 1, len(runs))} not sent"
-        # Only creates of resources without id are not idempotent (`sources.idempotent`).
+        # Only plain creates are not idempotent: `sources.idempotent` made those of resources with an id PUTs.
         creates = sum(1 for _, done in runs[:number - 1] for e in done["entry"]
-                      if (e.get("request") or {}).get("method") == "POST")
+                      if (e.get("request") or {}).get("method") == "POST" and not e["request"].get("ifNoneExist"))
         rerun = (f"re-running the import creates its {creates} committed entries without id again" if creates
                  else "re-running the import is safe (PUT by id)")
         where = (f"split into {len(runs)} transactions (over FHIR_MAX_TRANSACTION_BYTES, {self.limit} bytes): "
