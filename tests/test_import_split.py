@@ -177,30 +177,41 @@ def test_an_entry_over_the_limit_alone_is_not_split(tmp_path: Path, small: LiveS
     assert small_client.get(f"/Patient/{ids['patient']}").status_code == 404
 
 
+@pytest.mark.parametrize("creates", [0, 2])
 def test_a_failing_transaction_names_what_was_committed(tmp_path: Path, small: LiveServer,
-                                                        small_client: httpx.Client) -> None:
+                                                        small_client: httpx.Client, creates: int) -> None:
+    """The runs before the failed one stay committed, those after it are not sent; the message says
+    whether re-running is safe: not quite when unreferenced resources without id were created."""
     ids = record_ids()
     record = patient_record(ids)
-    bad = 2 + OBSERVATIONS // 2  # an Observation half way: in neither the first nor the last transaction
+    marker = unique("noid")
+    record["entry"][1:1] = [{"resource": observation(f"urn:uuid:{ids['patient']}", identifier=[
+        {"system": "urn:test:noid", "value": marker}]), "request": {"method": "POST", "url": "Observation"}}
+        for _ in range(creates)]
+    bad = creates + 2 + OBSERVATIONS // 2  # an Observation half way: in neither the first nor the last run
     record["entry"][bad]["resource"]["effectiveDateTime"] = "yesterday"
     (tmp_path / "record.json").write_text(json.dumps(record))
     result = import_into(small, tmp_path)
     assert result.returncode == 1
     errors = messages(result)
+    rerun = f"creates its {creates} committed entries without id again" if creates else "is safe \\(PUT by id\\)"
     failed = re.search(r"split into (\d+) transactions \(over FHIR_MAX_TRANSACTION_BYTES, 4000 bytes\): "
                        r"transaction (\d+) \(entries (\d+)-(\d+)\) failed, transactions? ([-\d]+) committed "
-                       r"\((\d+) resources\)(, transactions? ([-\d]+) not sent)?, re-running the import is safe "
-                       r"\(PUT by id\): HTTP 400: ", errors)
+                       rf"\((\d+) resources\)(, transactions? ([-\d]+) not sent)?, re-running the import {rerun}: "
+                       r"HTTP 400: ", errors)
     assert failed, result.stderr
     count, number, start, end = map(int, failed.group(1, 2, 3, 4))
     assert 1 < number <= count and start <= bad <= end and int(failed[6]) == start
     assert failed[5] == ("1" if number == 2 else f"1-{number - 1}")
     assert failed[8] == (str(count) if number + 1 == count else f"{number + 1}-{count}")
     # The failed entry is named by its index in the Bundle as read, not in its transaction.
-    assert f"Bundle.entry[{bad}] (PUT Observation/{ids['observations'][bad - 2]})" in errors
+    failing = ids["observations"][bad - creates - 2]
+    assert f"Bundle.entry[{bad}] (PUT Observation/{failing})" in errors
     assert small_client.get(f"/Patient/{ids['patient']}").status_code == 200
+    assert small_client.get(f"/Observation?identifier=urn:test:noid|{marker}&_summary=count").json()["total"] == \
+        creates
     assert small_client.get(f"/Observation/{ids['observations'][0]}").status_code == 200
-    assert small_client.get(f"/Observation/{ids['observations'][bad - 2]}").status_code == 404
+    assert small_client.get(f"/Observation/{failing}").status_code == 404
     assert small_client.get(f"/Observation/{ids['observations'][-1]}").status_code == 404
     assert small_client.get(f"/DiagnosticReport/{ids['report']}").status_code == 404
 
