@@ -20,10 +20,11 @@ from tests.fhir_data import fhir_headers, patient, unique
 from tests.test_search_custom import _search_parameter
 
 
-def run_import(server: LiveServer, *args: str) -> subprocess.CompletedProcess:
-    """The CLI writing straight into the test server's database."""
+def run_import(server: LiveServer, *args: str, **variables: str) -> subprocess.CompletedProcess:
+    """The CLI writing straight into the test server's database (with `--url`, to the URL given),
+    with the environment `variables` added."""
     env = {**os.environ, "MONGODB_URI": server.settings.mongodb_uri, "FHIR_DATABASE": server.settings.database_name,
-           "COLUMNS": "200"}
+           "COLUMNS": "200", **variables}
     return subprocess.run([sys.executable, "-m", "fhir_server", "import", *args], env=env, capture_output=True,
                           text=True, timeout=300)
 

@@ -34,6 +34,11 @@ def split_full_url(full_url: str) -> tuple[str, str] | None:
     return parts[0], f"{parts[1]}/{parts[2]}"
 
 
+def base_of(full_url: str | None) -> str | None:
+    """The base a relative reference in the entry with this fullUrl is read against, if it has one."""
+    return (split_full_url(full_url) or (None, ""))[0] if full_url else None
+
+
 class Identities:
     """What each entry's fullUrl stands for once the transaction has chosen its targets."""
 
@@ -61,7 +66,7 @@ class References:
 
     async def rewrite(self, ctx: Context, resource: Json, full_url: str | None) -> None:
         """Replace, in place, every reference in `resource` that names an entry or a search."""
-        base = (split_full_url(full_url) or (None, ""))[0] if full_url else None
+        base = base_of(full_url)
         for holder in reference_holders(resource):
             reference = holder["reference"]
             if self.identities is not None:
@@ -79,7 +84,7 @@ class References:
         starts again from the entries as sent)."""
         body = entry.body
         if body is not None:
-            body = _copy(body)
+            body = copy_json(body)
             await self.rewrite(ctx, body, entry.full_url)
         return replace(entry.request(), body=body, params=self.rewrite_params(entry.params))
 
@@ -116,10 +121,10 @@ def reference_holders(value: object) -> Iterator[Json]:
                 yield from reference_holders(child)
 
 
-def _copy(value: object) -> object:
+def copy_json(value: object) -> object:
     """A deep copy of parsed JSON (Decimal numbers stay as they are)."""
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: copy_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [copy_json(v) for v in value]
     return value

@@ -5,7 +5,8 @@ running server's embedded one, `MONGODB_URI`, or an embedded one started for the
 into a running server with `--url`. Shows a progress bar with resources/s and ends with the
 counts and errors per file; exit status 1 when anything failed. Safe to re-run: resources with
 ids are written with PUT to that id (`sources.idempotent`). `--skip-invalid` loads a Bundle
-refused for invalid resources without them (`skipping`): they are listed, not errors.
+refused for invalid resources without them (`skipping`): they are listed, not errors. A
+transaction over `FHIR_MAX_TRANSACTION_BYTES` is loaded as several (`splitting`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class FileReport:
     path: Path
     bundles: int = 0
     written: int = 0
+    transactions: int = 0
+    """The transactions its Bundles were submitted as: one each, more for a split one."""
     errors: list[str] = field(default_factory=list)
     skipped: list[tuple[int, Skipped]] = field(default_factory=list)
     """The entries left out by `--skip-invalid`, with the number of their Bundle in the file."""
@@ -46,6 +49,7 @@ class FileReport:
     def add(self, outcome: Outcome) -> None:
         self.bundles += 1
         self.written += outcome.written
+        self.transactions += outcome.transactions
         self.errors.extend(outcome.errors)
         self.skipped.extend((self.bundles, s) for s in outcome.skipped)
 
@@ -89,11 +93,17 @@ async def run_import(target: Target, source: Source, files: list[Path], jobs: in
 
 
 def print_report(reports: list[FileReport], console: Console, skipping: bool = False) -> None:
-    """The per-file table, then every skipped entry (when `skipping`) and the errors (20 per file)."""
-    table = Table("file", "bundles", "resources", *(["skipped"] if skipping else []), "errors")
+    """The per-file table, then every skipped entry (when `skipping`) and the errors (20 per file).
+
+    The `transactions` column appears when a Bundle was split, `skipped` when `skipping`.
+    """
+    split = any(r.transactions > r.bundles for r in reports)
+    table = Table("file", "bundles", *(["transactions"] if split else []), "resources",
+                  *(["skipped"] if skipping else []), "errors")
     for report in reports:
-        table.add_row(str(report.path), str(report.bundles), str(report.written),
-                      *([str(len(report.skipped))] if skipping else []), str(len(report.errors)))
+        table.add_row(str(report.path), str(report.bundles), *([str(report.transactions)] if split else []),
+                      str(report.written), *([str(len(report.skipped))] if skipping else []),
+                      str(len(report.errors)))
     console.print(table)
     for report in reports:
         for bundle_number, skipped in report.skipped:
@@ -115,6 +125,7 @@ async def _import(args: argparse.Namespace) -> int:
     # The whole server stack loads only when an import runs, not for every `fhir-server` command.
     from fhir_server.importing.loader import HttpTarget, database_target
     from fhir_server.importing.skipping import SkippingTarget
+    from fhir_server.importing.splitting import SplittingTarget
 
     source = SOURCES[args.source]
     files = list(files_of(source, [Path(p) for p in args.paths]))
@@ -123,14 +134,17 @@ async def _import(args: argparse.Namespace) -> int:
     if missing:
         console.print(f"no such file: {', '.join(map(str, missing))}")
         return 2
-    # A remote server's settings are not known here: skipping then checks the claimed profiles only.
-    settings = None if args.url else settings_from(args)
+    settings = settings_from(args)
     context: AbstractAsyncContextManager[Target] = (
-        nullcontext(HttpTarget(args.url, args.token)) if settings is None else database_target(settings))
+        nullcontext(HttpTarget(args.url, args.token)) if args.url else database_target(settings))
     started = time.perf_counter()
     async with context as target:
+        # With --url the server's own limit is not known here: FHIR_MAX_TRANSACTION_BYTES should match it.
+        target = SplittingTarget(target, settings.max_transaction_bytes)
         if args.skip_invalid:
-            target = SkippingTarget(target, settings)
+            # Outside the splitting: dependents in other parts of a split Bundle are left out too.
+            # A remote server's settings are not known here: skipping then checks the claimed profiles only.
+            target = SkippingTarget(target, None if args.url else settings)
         reports = await run_import(target, source, files, args.jobs, console)
     elapsed = time.perf_counter() - started
     print_report(reports, console, args.skip_invalid)

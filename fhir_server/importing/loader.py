@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import http.client
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ from fhir_server.storage.operator import open_database
 
 Json = dict[str, Any]
 MINIMAL = {"prefer": "return=minimal"}
+# How a refused transaction names its failed entry (`bundles.responses.naming_entry`).
+ENTRY_LABEL = re.compile(r"Bundle\.entry\[(\d+)\]")
 
 
 @dataclass
@@ -62,6 +65,8 @@ class Outcome:
     """The HTTP status of the Bundle's response (0: the server did not answer)."""
     refusal: Json | None = None
     """The OperationOutcome of a Bundle refused as a whole (a failed transaction)."""
+    transactions: int = 1
+    """The transactions the Bundle was submitted as: more than one when it was split (`splitting`)."""
 
 
 class Target(Protocol):

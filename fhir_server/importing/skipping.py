@@ -19,16 +19,15 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from fhir_server.bundles.references import Identities, reference_holders, split_full_url
+from fhir_server.bundles.references import Identities, base_of, reference_holders
 from fhir_server.config import Settings
 from fhir_server.fhir.outcome import FhirError
-from fhir_server.importing.loader import Json, Outcome, Skipped, Target
+from fhir_server.importing.loader import ENTRY_LABEL, Json, Outcome, Skipped, Target
 from fhir_server.interactions.responses import check_valid
 
 # Each round after the first drops at least the entry the server named; a Bundle still refused
 # after this many is reported as an error rather than retried one entry at a time.
 MAX_ROUNDS = 5
-_ENTRY = re.compile(r"Bundle\.entry\[(\d+)\]")
 # How `naming_entry` prefixes each issue's diagnostics; the index is that of the resubmitted Bundle.
 _ENTRY_PREFIX = re.compile(r"^Bundle\.entry\[\d+\] \(.*?\): ")
 
@@ -74,7 +73,7 @@ def named_entry(outcome: Outcome, count: int) -> int | None:
         return None
     for issue in outcome.refusal.get("issue") or []:
         for expression in issue.get("expression") or []:
-            match = _ENTRY.fullmatch(expression)
+            match = ENTRY_LABEL.fullmatch(expression)
             if match and int(match[1]) < count:
                 return int(match[1])
     return None
@@ -110,8 +109,7 @@ def with_dependents(entries: list[Json], invalid: dict[int, str]) -> dict[int, s
         identities.add(entry.get("fullUrl"), str(index))
     referrers: dict[int, set[int]] = defaultdict(set)
     for index, entry in enumerate(entries):
-        full_url = entry.get("fullUrl")
-        base = (split_full_url(full_url) or (None, ""))[0] if full_url else None
+        base = base_of(entry.get("fullUrl"))
         for holder in reference_holders(entry.get("resource")):
             target = identities.resolve(holder["reference"], base)
             if target is not None and int(target) != index:

@@ -7,8 +7,9 @@ A source is registered under a name with the file-name patterns it reads from fo
 
 Modules registering formats are listed in `SOURCE_MODULES`. The importer makes every Bundle a
 source yields idempotent (entries whose resource has an id are written with PUT to that id) and
-performs it as one transaction. `fhir` is the default: FHIR JSON
-Bundles (transaction, batch, collection...) and single resources, and NDJSON (one resource a line).
+performs it as one transaction (several when it is over `FHIR_MAX_TRANSACTION_BYTES`:
+`splitting`). `fhir` is the default: FHIR JSON Bundles (transaction, batch, collection...) and
+single resources, and NDJSON (one resource a line).
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fhir_server.bundles.batch import run_batch
 from fhir_server.bundles.entries import parse_entries
+from fhir_server.bundles.size import transaction_bytes
 from fhir_server.bundles.transaction import run_transaction
-from fhir_server.fhir import json as fhir_json
 from fhir_server.fhir.outcome import FhirError, bad_request
 from fhir_server.interactions.model import Context, FhirRequest, FhirResponse, Json, Route
 from fhir_server.interactions.registry import interaction
@@ -44,8 +44,7 @@ def _refuse_oversized(body: Json, limit: int) -> None:
     as compact JSON is what those writes grow with (search indexes, history and audit records
     come on top of each). Batches commit entry by entry and need no such bound.
     """
-    size = sum(len(fhir_json.dumps(e["resource"])) for e in body.get("entry") or []
-               if isinstance(e, dict) and isinstance(e.get("resource"), dict))
+    size = transaction_bytes(body)
     if size > limit:
         raise FhirError(413, "too-costly", f"The transaction's resources take {size} bytes as JSON; this server "
                         f"commits at most {limit} bytes in one transaction (FHIR_MAX_TRANSACTION_BYTES): "
