@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -14,7 +16,8 @@ import pytest
 from pymongo import MongoClient
 
 from fhir_server.audit.collections import CHAIN, OUTBOX, RESOURCE_TYPE
-from tests.conftest import LiveServer
+from fhir_server.config import Settings
+from tests.conftest import LiveServer, start_live_server
 from tests.fhir_data import fhir_headers, patient, unique
 
 RESTFUL = "http://hl7.org/fhir/restful-interaction"
@@ -273,3 +276,24 @@ def test_audit_operations_are_listed_and_type_bound(audited: LiveServer) -> None
     assert {"verify-chain", "export"} <= {op["name"] for op in audit["operation"]}
     assert httpx.get(f"{audited.url}/Patient/$verify-chain", auth=audited.auth).status_code == 404
     assert httpx.get(f"{audited.url}/$nonsense", auth=audited.auth).status_code == 404
+
+
+def test_two_servers_on_one_database_seal_one_chain_without_failures(
+        mongodb_uri: str, mongo: MongoClient, caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings(mongodb_uri=mongodb_uri, database_name=f"fhir_test_{uuid.uuid4().hex[:10]}")
+    first, second = start_live_server(settings), start_live_server(settings)
+    try:
+        with caplog.at_level(logging.WARNING, logger="fhir_server.audit.log"):
+            # Turns: each server seals on a chain head the other one has moved since.
+            for live in (first, second, first, second):
+                created = httpx.post(f"{live.url}/Patient", json=patient(), headers=fhir_headers(),
+                                     auth=live.auth).json()
+                httpx.get(f"{live.url}/Patient/{created['id']}", auth=live.auth)
+                _wait_sealed(mongo, live)
+        assert not [r for r in caplog.records if "sealing audit events failed" in r.getMessage()]
+        assert mongo[settings.database_name][OUTBOX].count_documents({}) == 0
+        verified = _cli(first, "verify")
+        assert verified.returncode == 0, verified.stderr
+    finally:
+        first.stop()
+        second.stop()

@@ -33,7 +33,7 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from fhir_server.audit import chain
 from fhir_server.audit.balp import audit_events
@@ -203,8 +203,15 @@ class AuditLog:
                 previous = chain.seal(event, sequence, previous)
                 events.append(event)
                 links.append({"_id": sequence, "e": event["id"], "h": previous, "t": record.recorded})
+        try:
+            await self.database.collection(CHAIN).insert_many(links, session=session)
+        except BulkWriteError as error:
+            if {e.get("code") for e in error.details.get("writeErrors", [])} != {11000}:
+                raise
+            # Another process sealed these sequence numbers since this one cached the head.
+            self.head = None
+            raise WriteConflict("the audit chain head moved") from None
         await self.store.append_log(session, RESOURCE_TYPE, events)
-        await self.database.collection(CHAIN).insert_many(links, session=session)
         # The batch is the outbox's first records by _id in this transaction's snapshot, so a range
         # removes exactly them (an `$in` of 500 ids cost SecantusDB 0.6 ms per record; this ~0.1).
         await outbox.delete_many({"_id": {"$lte": queued[-1]["_id"]}}, session=session)
