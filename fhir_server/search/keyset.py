@@ -14,7 +14,7 @@ operators, which indexes serve.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import total_ordering
 from typing import Any
 
@@ -33,6 +33,8 @@ class SortField:
     """At most one value per document (else an array: min/max semantics)."""
     always: bool = False
     """Present in every document (`_id`, `ts`)."""
+    window: float | timedelta | None = None
+    """Range-able values (numbers, epoch-ms dates, instants): the first width `windows` reads a page by."""
 
 
 def _values(doc: Any, parts: list[str]) -> list[Any]:

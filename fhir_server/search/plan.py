@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from fhir_server.search import compartments
@@ -171,11 +172,19 @@ def _sort_field(key: SortKey) -> str:
 _SCALAR_TYPES = frozenset({"date", "number", "quantity", "reference", "uri"})
 
 
+# The first window a sorted page is read by (`windows`), per kind of range-able sort value: a day
+# of epoch-ms dates (about 3 birth dates at 100,000 patients), a second of `_lastUpdated` (bulk
+# loads write thousands), one unit of a number. Each later window grows from what the last found.
+_WINDOWS: dict[str, float | timedelta] = {"date": 86_400_000, "ts": timedelta(seconds=1), "number": 1.0,
+                                          "quantity": 1.0}
+
+
 def sort_fields(keys: list[SortKey]) -> list[SortField]:
     """The keyset fields of the `_sort` order, `_id` last (see `keyset`)."""
     fields = [SortField(_sort_field(k), k.descending,
                         single=bool(k.param.column) or (k.param.single and k.param.type in _SCALAR_TYPES),
-                        always=bool(k.param.column)) for k in keys]
+                        always=bool(k.param.column), window=_WINDOWS.get(k.param.column or k.param.type))
+              for k in keys]
     if not any(f.path == "_id" for f in fields):
         fields.append(SortField("_id", False, single=True, always=True))
     return fields

@@ -16,9 +16,10 @@ from typing import Any, TypeVar
 
 from fhir_server.search import compartments
 from fhir_server.search.expand import Branch, branches
-from fhir_server.search.indexes import selective_fields
+from fhir_server.search.indexes import leading_fields, selective_fields
 from fhir_server.search.keyset import SortField, beyond, merge_key, position
 from fhir_server.search.plan import NOT_DELETED, Plan, Restrict, resolve, restricted
+from fhir_server.search.windows import gallop
 from fhir_server.storage import Database, Session
 
 Json = dict[str, Any]
@@ -89,7 +90,9 @@ class Runner:
         """The first `limit` documents in sort order: each index-friendly branch on its own, merged."""
         collection = self.database.resources(resource_type)
         parts = branches(query, selective_fields(resource_type))
-        found = await self._each([self._sorted(collection, part, spec, projection, limit) for part in parts])
+        indexed = leading_fields(resource_type)
+        found = await self._each([self._windowed(collection, part, spec, fields[0], indexed, projection, limit)
+                                  for part in parts])
         runs = [[(merge_key(d, resource_type, fields), (resource_type, d)) for d in docs] for docs in found]
         seen: set[str] = set()
         out = []
@@ -98,6 +101,23 @@ class Runner:
                 seen.add(hit[1]["_id"])
                 out.append((key, hit))
         return out[:limit]
+
+    async def _windowed(self, collection: Any, part: Branch, spec: list[tuple[str, int]], first: SortField,
+                        indexed: frozenset[str], projection: Json, limit: int) -> list[Json]:
+        """The first `limit` documents of one branch in sort order, read window by window of the
+        first sort key where `windows` can lay them (else in one query)."""
+        planned = gallop(part, first, indexed)
+        if planned is None:
+            return await self._sorted(collection, part, spec, projection, limit)
+        plan, window = planned
+        docs: list[Json] = []
+        while window is not None:
+            found = await self._sorted(collection, window.branch, spec, projection, limit - len(docs))
+            docs += found
+            if len(docs) >= limit:
+                break
+            window = plan.after(window, len(found), limit - len(docs))
+        return docs
 
     async def _sorted(self, collection: Any, part: Branch, spec: list[tuple[str, int]], projection: Json,
                       limit: int) -> list[Json]:
