@@ -1,0 +1,157 @@
+"""Sorted pages read through windows of the first sort key (`search/windows.py`), over HTTP and
+against the real database: every page in the exact keyset order across window edges, ties on an
+edge, missing values, multi-valued keys and a descending key, and the page queries bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import httpx
+from pymongo import AsyncMongoClient, monitoring
+
+from fhir_server.search.plan import compile_query, sort_fields
+from fhir_server.search.query import parse_query
+from fhir_server.search.runner import Runner
+from fhir_server.storage.codecs import TYPE_REGISTRY
+from fhir_server.storage.database import Database
+from tests.fhir_data import fhir_headers, patient, unique
+
+# Ties at the start of the range and exactly on the first window's end (a day later), a month
+# and years apart (the windows grow over the gaps), then one far out; one before the range.
+BIRTH_DATES = ["1990-01-01", "1990-01-01", "1990-01-02", "1990-01-02", "1990-01-03", "1990-02-15",
+               "1991-06-01", "1995-01-01", "1995-01-01", "2005-01-01", "2190-07-04", "1989-12-31"]
+
+
+def _create(client: httpx.Client, resource: dict) -> dict:
+    response = client.post(f"/{resource['resourceType']}", json=resource, headers=fhir_headers())
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _tagged(tag: str, birth_date: str | None) -> dict:
+    resource = patient(meta={"tag": [{"system": "urn:windows", "code": tag}]})
+    if birth_date is None:
+        del resource["birthDate"]
+    else:
+        resource["birthDate"] = birth_date
+    return resource
+
+
+def _paged(client: httpx.Client, url: str) -> list[str]:
+    seen: list[str] = []
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200, response.text
+        bundle = response.json()
+        seen += [e["resource"]["id"] for e in bundle.get("entry", [])]
+        url = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), None)
+    return seen
+
+
+def _link(bundle: dict, relation: str) -> str:
+    return next(link["url"] for link in bundle["link"] if link["relation"] == relation)
+
+
+def test_pages_across_windows_keep_the_keyset_order(client: httpx.Client) -> None:
+    tag = unique("win")
+    stored = [_create(client, _tagged(tag, born)) for born in [*BIRTH_DATES, None, None]]
+    in_range = sorted((r["birthDate"], r["id"]) for r in stored if r.get("birthDate", "") >= "1990-01-01")
+    for count in (1, 2, 3, 20):
+        url = f"/Patient?_tag=urn:windows|{tag}&birthdate=ge1990-01-01&_sort=birthdate&_count={count}"
+        assert _paged(client, url) == [i for _, i in in_range], count
+    missing_first = sorted((r.get("birthDate", ""), r["id"]) for r in stored)
+    assert _paged(client, f"/Patient?_tag=urn:windows|{tag}&_sort=birthdate&_count=2") == [i for _, i in missing_first]
+    bounded = [i for born, i in in_range if born < "1995-01-01"]
+    url = f"/Patient?_tag=urn:windows|{tag}&birthdate=ge1990-01-01&birthdate=lt1995-01-01&_sort=birthdate&_count=2"
+    assert _paged(client, url) == bounded
+    first = client.get(f"/Patient?_tag=urn:windows|{tag}&birthdate=ge1990-01-01&_sort=birthdate&_count=4").json()
+    assert first["total"] == len(in_range)
+    second = client.get(_link(first, "next")).json()
+    assert [e["resource"]["id"] for e in second["entry"]] == [i for _, i in in_range][4:8]
+    back = client.get(_link(second, "previous")).json()
+    assert [e["resource"]["id"] for e in back["entry"]] == [i for _, i in in_range][:4]
+
+
+def test_multivalued_key_pages_by_lowest_value_across_windows(client: httpx.Client) -> None:
+    # MedicationRequest.date is every dosage timing event: a request sorts by its earliest one, and
+    # one whose later events fall in a window after its own position must not show up there again.
+    tag = unique("win")
+    subject = _create(client, patient())["id"]
+    events = [["2020-01-05", "2020-01-01"], ["2020-01-03"], ["2020-01-04", "2019-12-31"], ["2020-01-02", "2021-03-01"],
+              ["2020-01-02"], ["2020-06-01", "2020-01-03", "2023-01-01"], ["2022-01-01"], ["2020-01-01"]]
+    stored = [_create(client, {
+        "resourceType": "MedicationRequest", "status": "active", "intent": "order",
+        "meta": {"tag": [{"system": "urn:windows", "code": tag}]},
+        "medicationCodeableConcept": {"text": "aspirin"}, "subject": {"reference": f"Patient/{subject}"},
+        "dosageInstruction": [{"timing": {"event": dates}}]}) for dates in events]
+    expected = [r["id"] for r in sorted(stored, key=lambda r: (min(r["dosageInstruction"][0]["timing"]["event"]),
+                                                                r["id"]))]
+    for count in (1, 2, 3):
+        assert _paged(client, f"/MedicationRequest?_tag=urn:windows|{tag}&_sort=date&_count={count}") == expected
+
+
+def test_descending_instants_page_across_windows(client: httpx.Client) -> None:
+    tag = unique("win")
+    stored = []
+    for batch in range(3):  # seconds apart: the windows of `_lastUpdated` start a second wide
+        stored += [_create(client, _tagged(tag, "1970-01-01")) for _ in range(3)]
+        if batch < 2:
+            time.sleep(1.1)
+    by_time: dict[str, list[str]] = {}
+    for r in stored:
+        by_time.setdefault(r["meta"]["lastUpdated"], []).append(r["id"])
+    expected = [i for stamp in sorted(by_time, reverse=True) for i in sorted(by_time[stamp])]
+    for count in (1, 2, 4):
+        assert _paged(client, f"/Patient?_tag=urn:windows|{tag}&_sort=-_lastUpdated&_count={count}") == expected
+
+
+class _Finds(monitoring.CommandListener):
+    """The filters of the `find` commands a client sends."""
+
+    def __init__(self) -> None:
+        self.filters: list[dict] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find":
+            self.filters.append(event.command["filter"])
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+class _Monitored(Database):
+    """The server's database, through a client that reports the commands it sends."""
+
+    def __init__(self, uri: str, name: str, listener: monitoring.CommandListener) -> None:
+        self.client = AsyncMongoClient(uri, tz_aware=True, type_registry=TYPE_REGISTRY, event_listeners=[listener])
+        self.db = self.client[name]
+
+
+def test_a_sorted_page_reads_bounded_ranges_of_the_key(client: httpx.Client, server, mongodb_uri: str) -> None:
+    tag = unique("win")
+    stored = [_create(client, _tagged(tag, f"{1950 + n}-06-01")) for n in range(40)]
+    query = parse_query("Patient", [("_tag", f"urn:windows|{tag}"), ("birthdate", "ge1960-01-01"),
+                                    ("_sort", "birthdate")])
+    fields = sort_fields(query.result.sort)
+
+    async def first_page() -> tuple[list[str], list[dict]]:
+        finds = _Finds()
+        database = _Monitored(mongodb_uri, server.settings.database_name, finds)
+        try:
+            runner = Runner(database, None)
+            page = await runner.page({"Patient": await runner.filter(compile_query(query))}, fields, 5, {"res": 1})
+            return [doc["_id"] for _, doc in page.hits], finds.filters
+        finally:
+            await database.close()
+
+    ids, filters = asyncio.run(first_page())
+    assert ids == [r["id"] for r in stored[10:15]]
+    # Born 1960-1965 (with the one telling that more follow) of 1960-1989: every query is a bounded
+    # range of birth dates, and none reaches far beyond what the page needed.
+    assert filters and all("$lt" in f["sp.birthdate.s"] for f in filters)
+    assert max(f["sp.birthdate.s"]["$lt"] for f in filters) < datetime(1980, 1, 1, tzinfo=UTC).timestamp() * 1000
