@@ -13,7 +13,7 @@ from pymongo import AsyncMongoClient, monitoring
 
 from fhir_server.search.plan import compile_query, sort_fields
 from fhir_server.search.query import parse_query
-from fhir_server.search.runner import Runner
+from fhir_server.search.runner import Hit, Runner, boundary
 from fhir_server.storage.codecs import TYPE_REGISTRY
 from fhir_server.storage.database import Database
 from tests.fhir_data import fhir_headers, patient, unique
@@ -50,8 +50,8 @@ def _paged(client: httpx.Client, url: str) -> list[str]:
     return seen
 
 
-def _link(bundle: dict, relation: str) -> str:
-    return next(link["url"] for link in bundle["link"] if link["relation"] == relation)
+def _link(bundle: dict, relation: str) -> str | None:
+    return next((link["url"] for link in bundle["link"] if link["relation"] == relation), None)
 
 
 def test_pages_across_windows_keep_the_keyset_order(client: httpx.Client) -> None:
@@ -72,6 +72,27 @@ def test_pages_across_windows_keep_the_keyset_order(client: httpx.Client) -> Non
     assert [e["resource"]["id"] for e in second["entry"]] == [i for _, i in in_range][4:8]
     back = client.get(_link(second, "previous")).json()
     assert [e["resource"]["id"] for e in back["entry"]] == [i for _, i in in_range][:4]
+
+
+def _walk_back(client: httpx.Client, url: str) -> list[str]:
+    """Every id from the last page at `url`'s search back to the first, through `previous` links."""
+    while (following := _link(client.get(url).json(), "next")) is not None:
+        url = following
+    seen: list[str] = []
+    while url:
+        bundle = client.get(url).json()
+        seen = [e["resource"]["id"] for e in bundle.get("entry", [])] + seen
+        url = next((link["url"] for link in bundle["link"] if link["relation"] == "previous"), None)
+    return seen
+
+
+def test_previous_pages_walk_back_across_windows(client: httpx.Client) -> None:
+    tag = unique("win")
+    stored = [_create(client, _tagged(tag, born)) for born in [*BIRTH_DATES, None, None]]
+    order = [i for _, i in sorted((r.get("birthDate", ""), r["id"]) for r in stored)]
+    for sort, expected in (("birthdate", order), ("-_id", sorted(order, reverse=True))):
+        for count in (1, 3):
+            assert _walk_back(client, f"/Patient?_tag=urn:windows|{tag}&_sort={sort}&_count={count}") == expected
 
 
 def test_multivalued_key_pages_by_lowest_value_across_windows(client: httpx.Client) -> None:
@@ -132,26 +153,42 @@ class _Monitored(Database):
         self.db = self.client[name]
 
 
-def test_a_sorted_page_reads_bounded_ranges_of_the_key(client: httpx.Client, server, mongodb_uri: str) -> None:
+def test_sorted_pages_read_bounded_ranges_of_the_key(client: httpx.Client, server, mongodb_uri: str) -> None:
     tag = unique("win")
     stored = [_create(client, _tagged(tag, f"{1950 + n}-06-01")) for n in range(40)]
     query = parse_query("Patient", [("_tag", f"urn:windows|{tag}"), ("birthdate", "ge1960-01-01"),
                                     ("_sort", "birthdate")])
     fields = sort_fields(query.result.sort)
 
-    async def first_page() -> tuple[list[str], list[dict]]:
+    async def pages() -> tuple[list[list[str]], list[list[dict]]]:
         finds = _Finds()
         database = _Monitored(mongodb_uri, server.settings.database_name, finds)
-        try:
-            runner = Runner(database, None)
-            page = await runner.page({"Patient": await runner.filter(compile_query(query))}, fields, 5, {"res": 1})
-            return [doc["_id"] for _, doc in page.hits], finds.filters
-        finally:
-            await database.close()
+        runner = Runner(database, None)
+        filters = {"Patient": await runner.filter(compile_query(query))}
+        seen: list[list[str]] = []
+        sent: list[list[dict]] = []
 
-    ids, filters = asyncio.run(first_page())
-    assert ids == [r["id"] for r in stored[10:15]]
-    # Born 1960-1965 (with the one telling that more follow) of 1960-1989: every query is a bounded
-    # range of birth dates, and none reaches far beyond what the page needed.
-    assert filters and all("$lt" in f["sp.birthdate.s"] for f in filters)
-    assert max(f["sp.birthdate.s"]["$lt"] for f in filters) < datetime(1980, 1, 1, tzinfo=UTC).timestamp() * 1000
+        async def page(anchor: dict | None = None, backwards: bool = False) -> list[Hit]:
+            finds.filters.clear()
+            hits = (await runner.page(filters, fields, 5, {"sp.birthdate.s": 1}, anchor, backwards)).hits
+            seen.append([doc["_id"] for _, doc in hits])
+            sent.append(list(finds.filters))
+            return hits
+
+        first = await page()
+        second = await page(boundary(first[-1], fields))
+        await page(boundary(second[0], fields), backwards=True)
+        await database.close()
+        return seen, sent
+
+    seen, sent = asyncio.run(pages())
+    ids = [r["id"] for r in stored]
+    assert seen == [ids[10:15], ids[15:20], ids[10:15]]
+    # Every query a page sends is a range of birth dates from 1960 on that ends (or an equality:
+    # the ties of the boundary), well before the last match (1989): the first page needed
+    # 1960-1965 (the sixth tells that more follow), the second 1965-1970.
+    low, high = (datetime(year, 1, 1, tzinfo=UTC).timestamp() * 1000 for year in (1960, 1985))
+    for filters in sent:
+        for condition in (f.get("sp.birthdate.s") or {} for f in filters):
+            assert condition.get("$gte", condition.get("$gt", -1)) >= low, condition
+            assert ("$eq" in condition or condition.get("$lt", high) < high), condition

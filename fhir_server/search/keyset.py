@@ -72,6 +72,16 @@ def _decode(value: Any) -> Any:
     return value
 
 
+def _missing(field: SortField) -> Json:
+    """Documents without a value for `field`.
+
+    On a single-valued key, equality with null: the same documents (no value is ever stored as
+    null, and the key sits in one sub-document, not in several of which one could lack it), and
+    an index lookup where SecantusDB scans the collection for `$exists: false`.
+    """
+    return {field.path: None} if field.single else {field.path: {"$exists": False}}
+
+
 def _after(field: SortField, v: Any) -> Json:
     """Documents whose key sorts strictly after `v` in `field`'s direction."""
     f = field.path
@@ -79,7 +89,7 @@ def _after(field: SortField, v: Any) -> Json:
         return _NOTHING if field.descending else {f: {"$exists": True}}
     if field.single:
         if field.descending:
-            return {f: {"$lt": v}} if field.always else {"$or": [{f: {"$lt": v}}, {f: {"$exists": False}}]}
+            return {f: {"$lt": v}} if field.always else {"$or": [{f: {"$lt": v}}, _missing(field)]}
         return {f: {"$gt": v}}
     if field.descending:
         return {f: {"$not": {"$gte": v}}}
@@ -95,13 +105,13 @@ def _before(field: SortField, v: Any) -> Json:
         return {f: {"$gt": v}}
     if field.always:
         return {f: {"$lt": v}}
-    return {"$or": [{f: {"$lt": v}}, {f: {"$exists": False}}]}
+    return {"$or": [{f: {"$lt": v}}, _missing(field)]}
 
 
 def _equal(field: SortField, v: Any) -> Json:
     f = field.path
     if v is None:
-        return {f: {"$exists": False}}
+        return _missing(field)
     if field.single:
         return {f: v}
     bound = "$gt" if field.descending else "$lt"
