@@ -61,6 +61,10 @@ def test_pages_across_windows_keep_the_keyset_order(client: httpx.Client) -> Non
     for count in (1, 2, 3, 20):
         url = f"/Patient?_tag=urn:windows|{tag}&birthdate=ge1990-01-01&_sort=birthdate&_count={count}"
         assert _paged(client, url) == [i for _, i in in_range], count
+    ids_down = sorted(in_range, key=lambda pair: pair[1], reverse=True)
+    by_date_then_id_down = [i for _, i in sorted(ids_down, key=lambda pair: pair[0])]
+    url = f"/Patient?_tag=urn:windows|{tag}&birthdate=ge1990-01-01&_sort=birthdate,-_id&_count=2"
+    assert _paged(client, url) == by_date_then_id_down
     missing_first = sorted((r.get("birthDate", ""), r["id"]) for r in stored)
     assert _paged(client, f"/Patient?_tag=urn:windows|{tag}&_sort=birthdate&_count=2") == [i for _, i in missing_first]
     bounded = [i for born, i in in_range if born < "1995-01-01"]
@@ -111,6 +115,7 @@ def test_multivalued_key_pages_by_lowest_value_across_windows(client: httpx.Clie
                                                                 r["id"]))]
     for count in (1, 2, 3):
         assert _paged(client, f"/MedicationRequest?_tag=urn:windows|{tag}&_sort=date&_count={count}") == expected
+    assert _walk_back(client, f"/MedicationRequest?_tag=urn:windows|{tag}&_sort=date&_count=3") == expected
 
 
 def test_descending_instants_page_across_windows(client: httpx.Client) -> None:
@@ -126,6 +131,11 @@ def test_descending_instants_page_across_windows(client: httpx.Client) -> None:
     expected = [i for stamp in sorted(by_time, reverse=True) for i in sorted(by_time[stamp])]
     for count in (1, 2, 4):
         assert _paged(client, f"/Patient?_tag=urn:windows|{tag}&_sort=-_lastUpdated&_count={count}") == expected
+    # Down to the branch's own end: the windows stop at `gt` the first batch's last write.
+    since = stored[2]["meta"]["lastUpdated"].replace("+", "%2B")
+    later = [i for i in expected if i not in {r["id"] for r in stored[:3]}]
+    url = f"/Patient?_tag=urn:windows|{tag}&_lastUpdated=gt{since}&_sort=-_lastUpdated&_count=2"
+    assert _paged(client, url) == later
 
 
 class _Finds(monitoring.CommandListener):

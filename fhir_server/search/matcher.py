@@ -10,8 +10,8 @@ two cannot disagree on what a restriction means.
 Only the MongoDB query operators the search compiler produces are understood, with MongoDB's
 semantics (a field inside arrays is looked up in every element; an operator holds if any of the
 values found satisfies it; `$nin`, `$not` and equality with null match a missing field;
-comparisons only between values of one kind). Any other operator raises `UnsupportedFilter`, so a caller can refuse
-rather than guess.
+comparisons only between values of one kind). Any other operator raises `UnsupportedFilter`, so a
+caller can refuse rather than guess.
 """
 
 from __future__ import annotations

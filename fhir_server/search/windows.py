@@ -3,7 +3,8 @@
 SecantusDB, the embedded database, reads a query's whole index range, then sorts it and applies
 the limit, so a sorted page found by one query costs every match of the search
 (`Patient?birthdate=ge1990&_sort=birthdate`: every patient born since 1990, for 20 of them).
-MongoDB walks the index in order and stops at the limit; the windows cost it a query or two.
+MongoDB walks the index in order and stops at the limit; there the windows only add a few short
+queries where the first one does not fill the page.
 
 So where a branch's first sort key is range-able (`SortField.window`: epoch-ms dates, numbers,
 instants), its field leads an index and no other indexed field is constrained (that index would
@@ -24,12 +25,14 @@ checked rather than intersected. There the start bound can only come from such a
 condition (`$not: {$lte: v}`, the keyset boundary), as "some value >= v" says nothing of the lowest.
 
 Documents lacking the key sort first ascending (last descending) and match no range: a branch that
-can hold them has no start bound on the key and is read in one query, as before.
+can hold them has no start bound on the key and is read in one query (the keyset boundary gives
+them a branch of their own, an index lookup of null on a single-valued key).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,7 +49,6 @@ FAR = 2 ** 62
 """Numbers beyond this end the windows with an open-ended one (stored open date ends are +-2^62)."""
 MIN_GROWTH, MAX_GROWTH = 2, 16
 _COMPLEMENT = {"$gt": "$lte", "$gte": "$lt", "$lt": "$gte", "$lte": "$gt"}
-_RANGE = frozenset(_COMPLEMENT)
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,6 @@ class Window:
     """One window: a branch reading the documents whose sort value lies in it."""
 
     branch: Branch
-    begin: Bound
     end: Bound | None
     """None: open-ended (the last window)."""
     width: float | timedelta
@@ -72,11 +73,9 @@ class Gallop:
     """The branch's filter without its condition on the key."""
     checks: list[Json] = field(default_factory=list)
     """Checks every window keeps: the branch's own, and its condition on a multi-valued key."""
-    residuals: list = field(default_factory=list)
+    residuals: list[tuple[str, re.Pattern]] = field(default_factory=list)
     stop: Bound | None = None
-
-    def first(self, begin: Bound, width: float | timedelta) -> Window:
-        return self._window(begin, width)
+    """The branch's own end bound on the key, if any: the last window ends there."""
 
     def after(self, window: Window, found: int, wanted: int) -> Window | None:
         """The window following `window`, which found `found` documents while `wanted` more are needed."""
@@ -84,22 +83,23 @@ class Gallop:
             return None
         growth = min(MAX_GROWTH, max(MIN_GROWTH, math.ceil(2 * wanted / max(found, 1))))
         op, value = window.end  # type: ignore[misc]  # only the last window is open-ended
-        return self._window((_COMPLEMENT[op], value), window.width * growth)
+        return self.window((_COMPLEMENT[op], value), window.width * growth)
 
-    def _window(self, begin: Bound, width: float | timedelta) -> Window:
+    def window(self, begin: Bound, width: float | timedelta) -> Window:
+        """The window from `begin`, `width` wide, cut at the branch's own end bound."""
         end = _shift(begin[1], -width if self.descending else width)
-        last = end is None
+        bound: Bound | None
         if self.stop is not None and (end is None or _passes(end, self.stop[1], self.descending)):
-            end, last = self.stop[1], True
-            bound: Bound | None = self.stop
+            bound, last = self.stop, True
+        elif end is None:
+            bound, last = None, True
         else:
-            bound = None if end is None else ("$gte" if self.descending else "$lt", end)
+            bound, last = ("$gte" if self.descending else "$lt", end), False
         condition = {begin[0]: begin[1], **({bound[0]: bound[1]} if bound else {})}
         checks = list(self.checks)
         if not self.single:  # the sort value (lowest or highest value) lies in this window
             checks.append({self.key: {"$not": {_COMPLEMENT[begin[0]]: begin[1]}}})
-        return Window(Branch({self.key: condition, **self.rest}, list(self.residuals), checks), begin, bound,
-                      width, last)
+        return Window(Branch({self.key: condition, **self.rest}, list(self.residuals), checks), bound, width, last)
 
 
 def _shift(value: Value, width: float | timedelta) -> Value | None:
@@ -136,7 +136,7 @@ def gallop(part: Branch, sort_field: SortField, indexed: frozenset[str]) -> tupl
     rest = {k: v for k, v in part.filter.items() if k != key}
     checks = list(part.checks) if sort_field.single else [*part.checks, {key: condition}]
     plan = Gallop(key, sort_field.descending, sort_field.single, rest, checks, list(part.residuals), stop)
-    return plan, plan.first(begin, width)
+    return plan, plan.window(begin, width)
 
 
 def _bounds(condition: Json, sort_field: SortField) -> tuple[Bound, Bound | None] | None:
