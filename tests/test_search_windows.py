@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
+import pytest
 from pymongo import AsyncMongoClient, monitoring
 
+from fhir_server.search.matcher import matches
 from fhir_server.search.plan import compile_query, sort_fields
 from fhir_server.search.query import parse_query
 from fhir_server.search.runner import Hit, Runner, boundary
@@ -99,6 +101,36 @@ def test_previous_pages_walk_back_across_windows(client: httpx.Client) -> None:
             assert _walk_back(client, f"/Patient?_tag=urn:windows|{tag}&_sort={sort}&_count={count}") == expected
 
 
+def _period_end(birth_date: str) -> date:
+    """The day after the calendar period a birth date names: ordered as the period's ends are."""
+    parts = [int(p) for p in birth_date.split("-")]
+    if len(parts) == 1:
+        return date(parts[0] + 1, 1, 1)
+    if len(parts) == 2:
+        return date(parts[0] + parts[1] // 12, parts[1] % 12 + 1, 1)
+    return date(*parts) + timedelta(days=1)
+
+
+# Years and months end after days they start before: the order by end is not the order by start.
+MIXED_PRECISION = ["1990", "1990-12-31", "1990-06", "1990-06-30", "1990-07-01", "1991", "1991-01-01", "1989-12",
+                   "1989", "1989-12-31", "2001", "1950", "1950-12-31"]
+
+
+def test_descending_dates_page_by_range_end_through_the_starts(client: httpx.Client) -> None:
+    tag = unique("win")
+    stored = [_create(client, _tagged(tag, born)) for born in [*MIXED_PRECISION, None]]
+    latest_first = sorted(sorted(stored, key=lambda r: r["id"]),
+                          key=lambda r: _period_end(r["birthDate"]) if "birthDate" in r else date.min, reverse=True)
+    # Stable sorts: by id within an end, missing last (they sort lowest).
+    expected = [r["id"] for r in latest_first]
+    for count in (1, 2, 5):
+        assert _paged(client, f"/Patient?_tag=urn:windows|{tag}&_sort=-birthdate&_count={count}") == expected
+    assert _walk_back(client, f"/Patient?_tag=urn:windows|{tag}&_sort=-birthdate&_count=2") == expected
+    bounded = [r["id"] for r in latest_first if "birthDate" in r and r["birthDate"] < "1991"]
+    url = f"/Patient?_tag=urn:windows|{tag}&birthdate=lt1991-01-01&_sort=-birthdate&_count=2"
+    assert _paged(client, url) == bounded
+
+
 def test_multivalued_key_pages_by_lowest_value_across_windows(client: httpx.Client) -> None:
     # MedicationRequest.date is every dosage timing event: a request sorts by its earliest one, and
     # one whose later events fall in a window after its own position must not show up there again.
@@ -163,42 +195,56 @@ class _Monitored(Database):
         self.db = self.client[name]
 
 
-def test_sorted_pages_read_bounded_ranges_of_the_key(client: httpx.Client, server, mongodb_uri: str) -> None:
-    tag = unique("win")
-    stored = [_create(client, _tagged(tag, f"{1950 + n}-06-01")) for n in range(40)]
-    query = parse_query("Patient", [("_tag", f"urn:windows|{tag}"), ("birthdate", "ge1960-01-01"),
-                                    ("_sort", "birthdate")])
+async def _three_pages(uri: str, name: str, params: list[tuple[str, str]]) -> tuple[list[list[str]], list[list[dict]]]:
+    """The ids of a first page of 5, the next and the previous one again, and the filters each sent."""
+    query = parse_query("Patient", params)
     fields = sort_fields(query.result.sort)
+    finds = _Finds()
+    database = _Monitored(uri, name, finds)
+    runner = Runner(database, None)
+    filters = {"Patient": await runner.filter(compile_query(query))}
+    seen: list[list[str]] = []
+    sent: list[list[dict]] = []
 
-    async def pages() -> tuple[list[list[str]], list[list[dict]]]:
-        finds = _Finds()
-        database = _Monitored(mongodb_uri, server.settings.database_name, finds)
-        runner = Runner(database, None)
-        filters = {"Patient": await runner.filter(compile_query(query))}
-        seen: list[list[str]] = []
-        sent: list[list[dict]] = []
+    async def page(anchor: dict | None = None, backwards: bool = False) -> list[Hit]:
+        finds.filters.clear()
+        hits = (await runner.page(filters, fields, 5, {"sp.birthdate": 1}, anchor, backwards)).hits
+        seen.append([doc["_id"] for _, doc in hits])
+        sent.append(list(finds.filters))
+        return hits
 
-        async def page(anchor: dict | None = None, backwards: bool = False) -> list[Hit]:
-            finds.filters.clear()
-            hits = (await runner.page(filters, fields, 5, {"sp.birthdate.s": 1}, anchor, backwards)).hits
-            seen.append([doc["_id"] for _, doc in hits])
-            sent.append(list(finds.filters))
-            return hits
+    first = await page()
+    second = await page(boundary(first[-1], fields))
+    await page(boundary(second[0], fields), backwards=True)
+    await database.close()
+    return seen, sent
 
-        first = await page()
-        second = await page(boundary(first[-1], fields))
-        await page(boundary(second[0], fields), backwards=True)
-        await database.close()
-        return seen, sent
 
-    seen, sent = asyncio.run(pages())
-    ids = [r["id"] for r in stored]
-    assert seen == [ids[10:15], ids[15:20], ids[10:15]]
-    # Every query a page sends is a range of birth dates from 1960 on that ends (or an equality:
-    # the ties of the boundary), well before the last match (1989): the first page needed
-    # 1960-1965 (the sixth tells that more follow), the second 1965-1970.
-    low, high = (datetime(year, 1, 1, tzinfo=UTC).timestamp() * 1000 for year in (1960, 1985))
-    for filters in sent:
-        for condition in (f.get("sp.birthdate.s") or {} for f in filters):
-            assert condition.get("$gte", condition.get("$gt", -1)) >= low, condition
-            assert ("$eq" in condition or condition.get("$lt", high) < high), condition
+def _covered(filter_: dict, starts: list[int]) -> int:
+    """How many of the birth date `starts` a query's range of the starts' index covers (all of them
+    when it has none: then nothing narrows what it reads)."""
+    if "sp.birthdate.s" not in filter_:
+        return len(starts)
+    condition = filter_["sp.birthdate.s"] or {"$eq": None}  # null: those without a birth date
+    return sum(matches({"s": condition}, {"s": start}) for start in starts)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_sorted_pages_read_bounded_ranges_of_the_key(client: httpx.Client, server, mongodb_uri: str,
+                                                     descending: bool) -> None:
+    # One patient a year, 1950-1989. Ascending from 1960: the first page needs 1960-1965 (the
+    # sixth tells that more follow), the next one 1965-1970. Descending (by the end of the birth
+    # date, read through the index of starts) with no range: the first page reads everything,
+    # the next one needs 1984-1979 and the previous one 1989-1984.
+    tag = unique("win")
+    ids = [_create(client, _tagged(tag, f"{1950 + n}-06-01"))["id"] for n in range(40)]
+    order = "-birthdate" if descending else "birthdate"
+    params = [("_tag", f"urn:windows|{tag}"), ("_sort", order), *([] if descending else [("birthdate", "ge1960")])]
+    seen, sent = asyncio.run(_three_pages(mongodb_uri, server.settings.database_name, params))
+    expected = ids[::-1][:10] if descending else ids[10:20]
+    assert seen == [expected[:5], expected[5:], expected[:5]]
+    # No query these pages send reads more than 15 of the 40 entries of the starts' index (the old
+    # single query read 30 or 40; those past the last birth date, galloping to the end, read none).
+    starts = [int(datetime(1950 + n, 6, 1, tzinfo=UTC).timestamp() * 1000) for n in range(40)]
+    for filters in sent[1 if descending else 0:]:
+        assert filters and max(_covered(f, starts) for f in filters) <= 15, filters

@@ -35,6 +35,9 @@ class SortField:
     """Present in every document (`_id`, `ts`)."""
     window: float | timedelta | None = None
     """Range-able values (numbers, epoch-ms dates, instants): the first width `windows` reads a page by."""
+    via: tuple[str, int] | None = None
+    """A field of the same values no more than a distance below this one and never above it
+    (a date range's start, within a year of its end): `windows` reads through its index."""
 
 
 def _values(doc: Any, parts: list[str]) -> list[Any]:
@@ -77,9 +80,13 @@ def _missing(field: SortField) -> Json:
 
     On a single-valued key, equality with null: the same documents (no value is ever stored as
     null, and the key sits in one sub-document, not in several of which one could lack it), and
-    an index lookup where SecantusDB scans the collection for `$exists: false`.
+    an index lookup where SecantusDB scans the collection for `$exists: false`. Through `via`
+    where there is one: a date range lacks its end exactly when it lacks its start, and the start
+    is the indexed one.
     """
-    return {field.path: None} if field.single else {field.path: {"$exists": False}}
+    if not field.single:
+        return {field.path: {"$exists": False}}
+    return {(field.via[0] if field.via else field.path): None}
 
 
 def _after(field: SortField, v: Any) -> Json:

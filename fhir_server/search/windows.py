@@ -76,6 +76,8 @@ class Gallop:
     residuals: list[tuple[str, re.Pattern]] = field(default_factory=list)
     stop: Bound | None = None
     """The branch's own end bound on the key, if any: the last window ends there."""
+    via: tuple[str, int] | None = None
+    """`SortField.via`: the indexed field each window is read through, and its reach."""
 
     def after(self, window: Window, found: int, wanted: int) -> Window | None:
         """The window following `window`, which found `found` documents while `wanted` more are needed."""
@@ -99,7 +101,17 @@ class Gallop:
         checks = list(self.checks)
         if not self.single:  # the sort value (lowest or highest value) lies in this window
             checks.append({self.key: {"$not": {_COMPLEMENT[begin[0]]: begin[1]}}})
-        return Window(Branch({self.key: condition, **self.rest}, list(self.residuals), checks), bound, width, last)
+        found = {self.key: condition}
+        if self.via is not None:  # first: SecantusDB reads the first indexed field's range
+            found = {self.via[0]: _reach(condition, self.via[1]), **found}
+        return Window(Branch({**found, **self.rest}, list(self.residuals), checks), bound, width, last)
+
+
+def _reach(condition: Json, distance: int) -> Json:
+    """The range of the `via` field holding the documents whose key meets the range `condition`:
+    no more than `distance` below the key, never above it."""
+    return {("$gte" if op in ("$gt", "$gte") else op): (value - distance if op in ("$gt", "$gte") else value)
+            for op, value in condition.items()}
 
 
 def _shift(value: Value, width: float | timedelta) -> Value | None:
@@ -119,12 +131,15 @@ def _passes(value: Value, stop: Value, descending: bool) -> bool:
 
 def gallop(part: Branch, sort_field: SortField, indexed: frozenset[str]) -> tuple[Gallop, Window] | None:
     """The windows to read `part` by, and the first of them; None when one query is the way."""
-    key, width = sort_field.path, sort_field.window
-    condition = part.filter.get(key)
-    if width is None or key not in indexed or not isinstance(condition, dict):
+    key, width, via = sort_field.path, sort_field.window, sort_field.via
+    condition = _as_operators(part.filter.get(key))
+    served = key in indexed or (via is not None and via[0] in indexed)
+    if width is None or not served or condition is None:
         return None
-    others = set(part.filter) - {key, "$and"}
-    if others & indexed or "_id" in others or any(key in clause for clause in part.filter.get("$and", ())):
+    fields = {key, via[0]} if via else {key}
+    others = set(part.filter) - fields - {"$and"}
+    if others & indexed or _pinned(part.filter.get("_id")) or any(
+            f in clause for clause in part.filter.get("$and", ()) for f in fields):
         return None
     bounds = _bounds(condition, sort_field)
     if bounds is None:
@@ -133,10 +148,25 @@ def gallop(part: Branch, sort_field: SortField, indexed: frozenset[str]) -> tupl
     if not _fits(begin[1], width) or (stop is not None and not _fits(stop[1], width)):
         return None
     begin, stop = (begin[0], _aware(begin[1])), stop and (stop[0], _aware(stop[1]))
-    rest = {k: v for k, v in part.filter.items() if k != key}
+    rest = {k: v for k, v in part.filter.items() if k not in fields}
     checks = list(part.checks) if sort_field.single else [*part.checks, {key: condition}]
-    plan = Gallop(key, sort_field.descending, sort_field.single, rest, checks, list(part.residuals), stop)
+    if via and via[0] in part.filter:  # the branch's own condition on the indexed field
+        checks.append({via[0]: part.filter[via[0]]})
+    plan = Gallop(key, sort_field.descending, sort_field.single, rest, checks, list(part.residuals), stop, via)
     return plan, plan.window(begin, width)
+
+
+def _as_operators(condition: Any) -> Json | None:
+    """A condition as operators: a bare value is `$eq`; None when there is none."""
+    if condition is None or isinstance(condition, dict):
+        return condition or None
+    return {"$eq": condition}
+
+
+def _pinned(condition: Any) -> bool:
+    """Whether an `_id` condition names ids (`_has`, an `_id` search: few documents, found by id)
+    rather than ranging over them (the keyset boundary's ties)."""
+    return condition is not None and not (isinstance(condition, dict) and set(condition) <= set(_COMPLEMENT))
 
 
 def _bounds(condition: Json, sort_field: SortField) -> tuple[Bound, Bound | None] | None:
@@ -157,6 +187,11 @@ def _bounds(condition: Json, sort_field: SortField) -> tuple[Bound, Bound | None
             stop.append((op, value))
         elif sort_field.single and op in starts:
             begin.append((op, value))
+        elif sort_field.single and op == "$eq":  # a tie of the keyset boundary: one window, [v, v]
+            if value is None:  # the documents lacking the key: no range holds them
+                return None
+            begin.append((starts[1], value))
+            stop.append((stops[1], value))
         elif not sort_field.single and op == "$not" and isinstance(value, dict) and len(value) == 1:
             (inner, bound), = value.items()
             if inner in stops:  # every value is beyond `bound`: so is the sort value
