@@ -7,9 +7,11 @@ MongoDB walks the index in order and stops at the limit; there the windows only 
 queries where the first one does not fill the page.
 
 So where a branch's first sort key is range-able (`SortField.window`: epoch-ms dates, numbers,
-instants), its field leads an index and no other indexed field is constrained (that index would
-serve the query better), and the branch's own condition on the key bounds where the page starts
-(a range such as `ge1990`, or the keyset boundary of a next page), the page is read window by
+instants), its field leads an index (or is read through one that does, `SortField.via`: each
+window on a date's end `e` also ranges over its start `s`, which lies less than a year before)
+and no other indexed field is constrained (that index would serve the query better), and the
+branch's own condition on the key bounds where the page starts (a range such as `ge1990`, the
+keyset boundary of a next page, or its ties: one window `[v, v]`), the page is read window by
 window in sort order: `[start, start + w)`, then `[start + w, start + w + w')`... Each window is
 one query with the branch's filter, the page's sort and the remaining limit; the width grows
 from what the last window found (2 x wanted / found, within x2 to x16), so an empty tail costs
