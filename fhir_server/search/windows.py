@@ -15,8 +15,9 @@ keyset boundary of a next page, or its ties: one window `[v, v]`), the page is r
 window in sort order: `[start, start + w)`, then `[start + w, start + w + w')`... Each window is
 one query with the branch's filter, the page's sort and the remaining limit; the width grows
 from what the last window found (2 x wanted / found, within x2 to x16), so an empty tail costs
-about ten queries and a dense range is never read much beyond the page. The last window is the branch's own end bound,
-or open-ended once the windows pass 2^62 (the open ends of stored date ranges).
+about ten queries and a dense range is never read much beyond the page. The last window is the
+branch's own end bound, or open-ended once the windows pass 2^62 (the open ends of stored date
+ranges).
 
 Windows are half-open ranges of the *sort value*, so a tie never straddles two windows and their
 concatenation is the sort order. A multi-valued key sorts by its lowest value ascending and its
