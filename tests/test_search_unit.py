@@ -371,6 +371,7 @@ def test_matcher_semantics_and_unsupported_operators() -> None:
     assert matches({"sp.category.t": "laboratory"}, document)
     assert not matches({"sp.category.t": {"$nin": ["laboratory"]}}, document)
     assert matches({"sp.missing.t": {"$nin": ["x"]}, "sp.missing": {"$exists": False}}, document)
+    assert matches({"sp.missing.t": None}, document) and not matches({"sp.category.t": None}, document)
     # $elemMatch holds every condition on one element; plain dotted conditions may use different ones.
     assert not matches({"sp.date": {"$elemMatch": {"s": {"$lt": 2}, "e": {"$gt": 10}}}}, document)
     assert matches({"sp.date.s": {"$lt": 2}, "sp.date.e": {"$gt": 10}}, document)

@@ -77,14 +77,14 @@ def _conjunction(clauses: list[Json]) -> Json:
 
 
 def _as_operators(value: Any) -> Json | None:
-    """`value` as an operator document: itself, `{$eq: value}` for a plain scalar, else None.
+    """`value` as an operator document: itself, `{$eq: value}` for a plain scalar or null, else None.
 
     Only scalars: `{f: <regex>}` is a pattern match where `{$eq: <regex>}` is not, and a plain
     document or array is an exact-match value best left alone.
     """
     if isinstance(value, dict):
         return value if value and all(k.startswith("$") for k in value) else None
-    return {"$eq": value} if isinstance(value, str | int | float | datetime) else None
+    return {"$eq": value} if value is None or isinstance(value, str | int | float | datetime) else None
 
 
 _LITERAL = re.compile(r"\^((?:[^\\.^$*+?()\[\]{}|]|\\[^A-Za-z0-9])+)$")

@@ -97,6 +97,15 @@ def _dated(param: SearchParam | None, date: SearchParam | None) -> bool:
 
 
 @cache
+def leading_fields(resource_type: str) -> frozenset[str]:
+    """The first field of each of `resource_type`'s indexes: those a range query is served by.
+
+    Cached for the process, like `selective_fields`.
+    """
+    return frozenset(next(iter(model.document["key"])) for model in index_specs(resource_type))
+
+
+@cache
 def selective_fields(resource_type: str) -> frozenset[str]:
     """Fields an equality on which finds few documents through an index: `_id`, the compartment
     and the indexed references (one patient's observations, one encounter's procedures).
@@ -104,5 +113,5 @@ def selective_fields(resource_type: str) -> frozenset[str]:
     Cached for the process: a custom parameter registered later could only change how a query
     is split into index lookups, never what it matches.
     """
-    leading = {next(iter(model.document["key"])) for model in index_specs(resource_type)}
+    leading = leading_fields(resource_type)
     return frozenset({"_id", f"sp.{compartments.KEY}", *(f for f in leading if f.endswith(".r"))})

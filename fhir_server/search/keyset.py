@@ -14,7 +14,7 @@ operators, which indexes serve.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import total_ordering
 from typing import Any
 
@@ -33,6 +33,11 @@ class SortField:
     """At most one value per document (else an array: min/max semantics)."""
     always: bool = False
     """Present in every document (`_id`, `ts`)."""
+    window: float | timedelta | None = None
+    """Range-able values (numbers, epoch-ms dates, instants): the first width `windows` reads a page by."""
+    via: tuple[str, int] | None = None
+    """A field of the same values no more than a distance below this one and never above it
+    (a date range's start, within a year of its end): `windows` reads through its index."""
 
 
 def _values(doc: Any, parts: list[str]) -> list[Any]:
@@ -70,6 +75,20 @@ def _decode(value: Any) -> Any:
     return value
 
 
+def _missing(field: SortField) -> Json:
+    """Documents without a value for `field`.
+
+    On a single-valued key, equality with null: the same documents (no value is ever stored as
+    null, and the key sits in one sub-document, not in several of which one could lack it), and
+    an index lookup where SecantusDB scans the collection for `$exists: false`. Through `via`
+    where there is one: a date range lacks its end exactly when it lacks its start, and the start
+    is the indexed one.
+    """
+    if not field.single:
+        return {field.path: {"$exists": False}}
+    return {(field.via[0] if field.via else field.path): None}
+
+
 def _after(field: SortField, v: Any) -> Json:
     """Documents whose key sorts strictly after `v` in `field`'s direction."""
     f = field.path
@@ -77,7 +96,7 @@ def _after(field: SortField, v: Any) -> Json:
         return _NOTHING if field.descending else {f: {"$exists": True}}
     if field.single:
         if field.descending:
-            return {f: {"$lt": v}} if field.always else {"$or": [{f: {"$lt": v}}, {f: {"$exists": False}}]}
+            return {f: {"$lt": v}} if field.always else {"$or": [{f: {"$lt": v}}, _missing(field)]}
         return {f: {"$gt": v}}
     if field.descending:
         return {f: {"$not": {"$gte": v}}}
@@ -93,13 +112,13 @@ def _before(field: SortField, v: Any) -> Json:
         return {f: {"$gt": v}}
     if field.always:
         return {f: {"$lt": v}}
-    return {"$or": [{f: {"$lt": v}}, {f: {"$exists": False}}]}
+    return {"$or": [{f: {"$lt": v}}, _missing(field)]}
 
 
 def _equal(field: SortField, v: Any) -> Json:
     f = field.path
     if v is None:
-        return {f: {"$exists": False}}
+        return _missing(field)
     if field.single:
         return {f: v}
     bound = "$gt" if field.descending else "$lt"

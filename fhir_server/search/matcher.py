@@ -9,9 +9,9 @@ two cannot disagree on what a restriction means.
 
 Only the MongoDB query operators the search compiler produces are understood, with MongoDB's
 semantics (a field inside arrays is looked up in every element; an operator holds if any of the
-values found satisfies it; `$nin` and `$not` match a missing field; comparisons only between
-values of one kind). Any other operator raises `UnsupportedFilter`, so a caller can refuse
-rather than guess.
+values found satisfies it; `$nin`, `$not` and equality with null match a missing field;
+comparisons only between values of one kind). Any other operator raises `UnsupportedFilter`, so a
+caller can refuse rather than guess.
 """
 
 from __future__ import annotations
@@ -91,6 +91,8 @@ def _candidates(found: list[Any]) -> list[Any]:
 def _operator(op: str, argument: Any, found: list[Any]) -> bool:
     match op:
         case "$eq":
+            if argument is None and not found:  # null equality matches a missing field
+                return True
             return any(_equal(c, argument) for c in _candidates(found))
         case "$in":
             return any(_equal(c, a) for c in _candidates(found) for a in argument)

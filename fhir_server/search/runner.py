@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import heapq
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from fhir_server.search import compartments
 from fhir_server.search.expand import Branch, branches
-from fhir_server.search.indexes import selective_fields
+from fhir_server.search.indexes import leading_fields, selective_fields
 from fhir_server.search.keyset import SortField, beyond, merge_key, position
 from fhir_server.search.plan import NOT_DELETED, Plan, Restrict, resolve, restricted
+from fhir_server.search.windows import gallop
 from fhir_server.storage import Database, Session
 
 Json = dict[str, Any]
@@ -89,7 +90,9 @@ class Runner:
         """The first `limit` documents in sort order: each index-friendly branch on its own, merged."""
         collection = self.database.resources(resource_type)
         parts = branches(query, selective_fields(resource_type))
-        found = await self._each([self._sorted(collection, part, spec, projection, limit) for part in parts])
+        indexed = leading_fields(resource_type)
+        found = await self._each([self._windowed(collection, part, spec, fields[0], indexed, projection, limit)
+                                  for part in parts])
         runs = [[(merge_key(d, resource_type, fields), (resource_type, d)) for d in docs] for docs in found]
         seen: set[str] = set()
         out = []
@@ -98,6 +101,23 @@ class Runner:
                 seen.add(hit[1]["_id"])
                 out.append((key, hit))
         return out[:limit]
+
+    async def _windowed(self, collection: Any, part: Branch, spec: list[tuple[str, int]], first: SortField,
+                        indexed: frozenset[str], projection: Json, limit: int) -> list[Json]:
+        """The first `limit` documents of one branch in sort order, read window by window of the
+        first sort key where `windows` can lay them (else in one query)."""
+        planned = gallop(part, first, indexed)
+        if planned is None:
+            return await self._sorted(collection, part, spec, projection, limit)
+        plan, window = planned
+        docs: list[Json] = []
+        while window is not None:
+            found = await self._sorted(collection, window.branch, spec, projection, limit - len(docs))
+            docs += found
+            if len(docs) >= limit:
+                break
+            window = plan.after(window, len(found), limit - len(docs))
+        return docs
 
     async def _sorted(self, collection: Any, part: Branch, spec: list[tuple[str, int]], projection: Json,
                       limit: int) -> list[Json]:
@@ -121,30 +141,51 @@ class Runner:
             return Page([], False)
         if not filters:  # nothing to search (a `_contained` search whose matches lie in no container)
             return Page([], False, complete=anchor is None)
+        if backwards and (len(filters) > 1 or not all(f.single for f in fields)):
+            return await self._counted_before(filters, fields, count, projection, anchor)
+        # With single-valued keys the reverse order is the order reversed (missing values last
+        # instead of first, as MongoDB sorts them descending): a previous page is the next
+        # page that way, read like one, and turned around.
+        order = [replace(f, descending=not f.descending) for f in fields] if backwards else fields
+        spec = [(f.path, -1 if f.descending else 1) for f in order]
+        runs: list[list[tuple[tuple, Hit]]] = []
+        for resource_type, filter_ in filters.items():
+            query = filter_ if anchor is None else {"$and": [filter_, beyond(fields, anchor, resource_type,
+                                                                            backwards)]}
+            runs.append(await self._first(resource_type, query, spec, order, projection, count + 1))
+        merged = _merged(runs)
+        # Each branch ran with limit count + 1: fewer hits in all means no branch was cut short.
+        more = len(merged) > count
+        if backwards:
+            return Page(merged[count - 1::-1], more)
+        return Page(merged[:count], more, complete=anchor is None and not more)
+
+    async def _counted_before(self, filters: dict[str, Json], fields: list[SortField], count: int, projection: Json,
+                              anchor: Json | None) -> Page:
+        """The `count` hits just before `anchor` where the order cannot be reversed (multi-valued
+        keys sort by their lowest value one way, their highest the other; several types merge
+        on the type name ascending): the matches before it are counted and skipped to the last
+        `count`, exactly, as the count and the skip see the same anchor on the same data."""
         spec = [(f.path, -1 if f.descending else 1) for f in fields]
         runs: list[list[tuple[tuple, Hit]]] = []
         available = 0
         for resource_type, filter_ in filters.items():
-            query = filter_ if anchor is None else {"$and": [filter_, beyond(fields, anchor, resource_type,
-                                                                            backwards)]}
-            if not backwards:
-                runs.append(await self._first(resource_type, query, spec, fields, projection, count + 1))
-                continue
-            # The last `count` before the anchor in forward order: skip is exact here, it is
-            # computed from the same anchor on the same data in this very request.
+            query = filter_ if anchor is None else {"$and": [filter_, beyond(fields, anchor, resource_type, True)]}
             collection = self.database.resources(resource_type)
             before = await collection.count_documents(query, session=self.session)
             available += before
             docs = await collection.find(query, projection, session=self.session).sort(spec).skip(
                 max(0, before - count)).limit(count).to_list(length=None)
             runs.append([(merge_key(d, resource_type, fields), (resource_type, d)) for d in docs])
-        merged = [hit for _, hit in heapq.merge(*runs, key=lambda pair: pair[0])] if len(runs) > 1 else [
-            hit for _, hit in runs[0]]
-        if backwards:
-            return Page(merged[-count:], available > count)
-        # Each branch ran with limit count + 1: fewer hits in all means no branch was cut short.
-        more = len(merged) > count
-        return Page(merged[:count], more, complete=anchor is None and not more)
+        merged = _merged(runs)
+        return Page(merged[-count:], available > count)
+
+
+def _merged(runs: list[list[tuple[tuple, Hit]]]) -> list[Hit]:
+    """The hits of several runs, each in sort order, merged by their sort keys."""
+    if len(runs) == 1:
+        return [hit for _, hit in runs[0]]
+    return [hit for _, hit in heapq.merge(*runs, key=lambda pair: pair[0])]
 
 
 def _with_paths(projection: Json, part: Branch) -> Json:
