@@ -43,6 +43,7 @@ from fhir_server.audit.retention import prune
 from fhir_server.fhir.primitives import now
 from fhir_server.storage import Database, ResourceStore, Session
 from fhir_server.storage.database import WriteConflict
+from fhir_server.storage.errors import only_duplicate_keys
 from fhir_server.storage.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
@@ -206,7 +207,7 @@ class AuditLog:
         try:
             await self.database.collection(CHAIN).insert_many(links, session=session)
         except BulkWriteError as error:
-            if {e.get("code") for e in error.details.get("writeErrors", [])} != {11000}:
+            if not only_duplicate_keys(error):
                 raise
             # Another process sealed these sequence numbers since this one cached the head.
             self.head = None

@@ -18,10 +18,11 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError
 
+from fhir_server.storage.errors import only_duplicate_keys
+
 Json = dict[str, Any]
 
 CONTAINED = "contained"
-DUPLICATE_KEY = 11000
 
 
 def container_ref(resource_type: str, resource_id: str) -> str:
@@ -82,7 +83,7 @@ async def restore(database: Any, resource_type: str, container: Json, indexer: C
     try:
         inserted = len((await index.insert_many(missing, ordered=False)).inserted_ids)
     except BulkWriteError as error:
-        if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", ())):
+        if not only_duplicate_keys(error):
             raise
         inserted = error.details.get("nInserted", 0)  # the others were written meanwhile by a new version
     if await database.resources(resource_type).count_documents({"_id": container["_id"], "vid": container["vid"]}) == 0:

@@ -42,7 +42,7 @@ NewItem = tuple[str, Json, SideWrites | None, str | None]
 
 class PendingWrites:
     """Writes made later in a transaction: updates (one `bulk_write` per collection), removals
-(one `delete_many` each), then inserts (one `insert_many` per collection).
+    (one `delete_many` each), then inserts (one `insert_many` per collection).
 
     On SecantusDB a write costs mostly per command, so a transaction Bundle's creates and updates
     are staged here and written together instead of three or four round trips each.
@@ -397,8 +397,7 @@ class ResourceStore:
             index = self.indexer(resource_type, resource)
             document = {"_id": resource_id, "vid": vid, "ts": ts, "res": resource, "sp": index}
             compartments = self._memberships(index)
-            inner = contained_documents(resource, vid, ts, index, self.indexer, self.membership_field) if has_contained(
-                resource) else []
+            inner = contained_documents(resource, vid, ts, index, self.indexer, self.membership_field)
         return document, Version(resource_type, resource_id, vid, ts, resource, method, compartments,
                                  index=document.get("sp")), inner
 
