@@ -9,6 +9,10 @@ _id with the same concurrency. HTTP and driver phases alternate for `--rounds` r
 phase keeps its fastest round: on a shared machine other load only ever slows a round down, and
 alternating exposes both sides to the same load. Before each driver phase the server's audit
 outbox is left to drain, so the sealing the HTTP phase caused does not slow the baseline down.
+The storage floor (`bench.floor`) then writes the documents the first `n` creates stored
+(Patients, history entries and, with audit on, their AuditEvents and chain links) again with the
+driver, in batches of 8 by 2 writers as the group commit does: create / floor is the server's own
+share of the ratio.
 The last line is the HTTP/driver ratio of elapsed time (targets: reads <= 1.5x, creates <= 2.5x).
 """
 
@@ -23,6 +27,7 @@ from pathlib import Path
 
 from pymongo import AsyncMongoClient
 
+from bench.floor import Source, floor
 from bench.harness import Timing, audit_caught_up, live_server, timed
 from bench.http_client import RawHttpClient
 
@@ -75,6 +80,17 @@ async def driver_phase(uri: str, database: str, n: int, concurrency: int) -> tup
         await client.close()
 
 
+FLOOR_BATCH = 8
+
+
+def create_sources(n: int, audit: bool) -> list[Source]:
+    """What `n` creates store: the Patients, their history entries, and their audit."""
+    stored = [Source("Patient", {}, n), Source("history", {"t": "Patient"}, n)]
+    if audit:
+        stored += [Source("AuditEvent", {"res.action": "C"}, n), Source("audit_chain", {}, n)]
+    return stored
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=2000, help="resources to create and read (default 2000)")
@@ -94,10 +110,14 @@ async def main() -> None:
             await audit_caught_up(server.mongodb_uri, server.database)  # its sealing is not the driver's load
             driver = await driver_phase(server.mongodb_uri, server.database, args.n, args.concurrency)
             rounds.append((*http, *driver))
+        create_floor = await floor(server.mongodb_uri, server.database, create_sources(args.n, args.audit == "on"),
+                                   args.n // FLOOR_BATCH, 2, "floor (stored documents)")
     http_create, http_read, driver_insert, driver_find = (
         min(phase, key=lambda timing: timing.seconds) for phase in zip(*rounds, strict=True))
-    for timing in (http_create, http_read, driver_insert, driver_find):
+    for timing in (http_create, http_read, driver_insert, driver_find, create_floor):
         print(timing.line())
+    print(f"create: floor/driver {create_floor.seconds / driver_insert.seconds:.2f}x (the database's share), "
+          f"HTTP/floor {http_create.seconds / create_floor.seconds:.2f}x (the server's own)")
     print(f"ratio HTTP/driver: create {http_create.seconds / driver_insert.seconds:.2f}x "
           f"(target <= 2.5x), read {http_read.seconds / driver_find.seconds:.2f}x (target <= 1.5x)")
 

@@ -9,7 +9,10 @@ the server runs by default. The driver baseline inserts the same resources, as d
 stored shape, with one `insert_many` per collection per Bundle (no transaction: concurrent
 transactional inserts conflict on SecantusDB), into scratch collections without indexes.
 Prints resources/s, p50/p95 per Bundle and the ratio of elapsed times (target: at least 1,000
-resources/s end to end on the embedded database).
+resources/s end to end on the embedded database). The storage floor (`bench.floor`) writes the
+documents the server stored for the measured Bundles (resources with their index values, history
+entries, and with audit on the AuditEvents and chain links) again with the driver, one Bundle's
+share per unit: the rate no server storing them on this database can pass.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from collections import defaultdict
 import orjson
 from pymongo import AsyncMongoClient
 
-from bench.harness import Timing, live_server, timed
+from bench.floor import Source, floor
+from bench.harness import Timing, audit_caught_up, live_server, timed
 from bench.http_client import RawHttpClient
 from bench.patient_bundles import patient_bundle
 
@@ -90,12 +94,21 @@ async def main() -> None:
         warm_up = [patient_bundle(-1 - i, args.encounters) for i in range(5)]
         await http_phase(server.url, warm_up, 1, server.auth)
         http = await http_phase(server.url, bundles, args.concurrency, server.auth)
+        await audit_caught_up(server.mongodb_uri, server.database)  # its sealing is not the driver's load
         driver = await driver_phase(server.mongodb_uri, server.database, bundles, args.concurrency)
+        share = args.n / (args.n + len(warm_up))
+        stored = [Source(name, {}, share=share) for name in sorted(
+            {e["resource"]["resourceType"] for b in bundles for e in b["entry"]} | {"history"}
+            | ({"AuditEvent", "audit_chain"} if args.audit == "on" else set()))]
+        stored_floor = await floor(server.mongodb_uri, server.database, stored, args.n, args.concurrency,
+                                   "floor (stored documents)")
     print(f"{args.n} Bundles, {resources} resources, concurrency {args.concurrency}, audit {args.audit}")
     print(_per_resource(http, resources))
     print(_per_resource(driver, resources))
+    print(_per_resource(stored_floor, resources))
     print(f"ratio HTTP/driver: {http.seconds / driver.seconds:.2f}x; "
-          f"{resources / http.seconds:.0f} resources/s end to end (target >= 1000)")
+          f"{resources / http.seconds:.0f} resources/s end to end (target >= 1000); "
+          f"the storage floor allows at most {resources / stored_floor.seconds:.0f}")
 
 
 if __name__ == "__main__":
