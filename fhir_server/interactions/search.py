@@ -29,7 +29,7 @@ from fhir_server.search.query import Include, Query, ResultParams, parse_query
 from fhir_server.search.runner import Hit, Runner, boundary
 from fhir_server.search.shaping import select_elements, summarize
 from fhir_server.storage import Version
-from fhir_server.storage.contained import CONTAINED
+from fhir_server.storage.contained import CONTAINED, container_of
 
 # Handled by the HTTP layer or by paging, never search criteria.
 _TRANSPORT = frozenset({"_format", "_pretty", CURSOR_PARAM})
@@ -225,7 +225,7 @@ def _version(ctx: Context, hit: Hit) -> Version:
     resource_type, doc = hit
     resource_id = doc["_id"]
     if resource_type == CONTAINED:
-        resource_type, _, resource_id = resource_id.partition("#")[0].partition("/")
+        resource_type, resource_id = container_of(resource_id)
     members: Any = (doc.get("sp") or {}).get(compartments.KEY) or ()
     return Version(resource_type, resource_id, doc["vid"], doc["ts"], doc["res"],
                    compartments=(members,) if isinstance(members, str) else tuple(members))

@@ -21,7 +21,7 @@ from typing import Any
 from fhir_server.search.errors import SearchError
 from fhir_server.search.plan import MAX_SUBQUERY_IDS, NOT_DELETED, Plan, resolve, restricted
 from fhir_server.search.runner import Runner
-from fhir_server.storage.contained import CONTAINED
+from fhir_server.storage.contained import CONTAINED, container_of
 
 Json = dict[str, Any]
 
@@ -59,7 +59,7 @@ async def _containers(runner: Runner, inner: Json) -> dict[str, list[str]]:
                               "narrow the search")
     by_type: dict[str, list[str]] = defaultdict(list)
     for ref in refs:
-        container_type, _, container_id = ref.partition("/")
+        container_type, container_id = container_of(ref)
         by_type[container_type].append(container_id)
     return by_type
 

@@ -29,6 +29,12 @@ def container_ref(resource_type: str, resource_id: str) -> str:
     return f"{resource_type}/{resource_id}"
 
 
+def container_of(key: str) -> tuple[str, str]:
+    """The container's type and id, from a contained document's `_id` (`Type/id#cid`) or `c`."""
+    resource_type, _, resource_id = key.partition("#")[0].partition("/")
+    return resource_type, resource_id
+
+
 def has_contained(resource: Json | None) -> bool:
     return bool(resource and resource.get("contained"))
 
