@@ -42,6 +42,7 @@ from typing import Any
 
 from fhir_server.search.expand import Branch
 from fhir_server.search.keyset import SortField
+from fhir_server.storage.windows import growth
 
 Json = dict[str, Any]
 Value = int | float | datetime
@@ -50,7 +51,6 @@ Bound = tuple[str, Value]
 
 FAR = 2 ** 62
 """Numbers beyond this end the windows with an open-ended one (stored open date ends are +-2^62)."""
-MIN_GROWTH, MAX_GROWTH = 2, 16
 _COMPLEMENT = {"$gt": "$lte", "$gte": "$lt", "$lt": "$gte", "$lte": "$gt"}
 
 
@@ -86,9 +86,8 @@ class Gallop:
         """The window following `window`, which found `found` documents while `wanted` more are needed."""
         if window.last:
             return None
-        growth = min(MAX_GROWTH, max(MIN_GROWTH, math.ceil(2 * wanted / max(found, 1))))
         op, value = window.end  # type: ignore[misc]  # only the last window is open-ended
-        return self.window((_COMPLEMENT[op], value), window.width * growth)
+        return self.window((_COMPLEMENT[op], value), window.width * growth(found, wanted))
 
     def window(self, begin: Bound, width: float | timedelta) -> Window:
         """The window from `begin`, `width` wide, cut at the branch's own end bound."""

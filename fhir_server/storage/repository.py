@@ -31,6 +31,7 @@ from fhir_server.fhir.primitives import format_instant, new_id, now
 from fhir_server.storage.contained import CONTAINED, contained_documents, container_ref, has_contained
 from fhir_server.storage.database import HISTORY, Database, Session, WriteConflict
 from fhir_server.storage.group_commit import GroupCommit
+from fhir_server.storage.windows import history_page
 
 Json = dict[str, Any]
 Indexer = Callable[[str, Json], Json]
@@ -286,7 +287,13 @@ class ResourceStore:
 
         `anchor` is the (ts, _id) of a version already shown: the page holds the versions just
         older than it, or with `backwards` just newer. Appends never shift a page boundary.
+        Type and system pages are read through windows of time (`windows`), but with `at`.
         """
+        if resource_id is None and at is None:
+            fixed = {"t": resource_type} if resource_type else {}
+            docs = await history_page(self.database.history, fixed, count + 1, descending=not backwards,
+                                      anchor=anchor, since=since)
+            return await self._page(docs, count, backwards)
         query: Json = {}
         if resource_id:
             # A range on _id ("Type/id/" up to "Type/id0") finds one resource's versions.
@@ -305,7 +312,10 @@ class ResourceStore:
             beyond = "$gt" if backwards else "$lt"
             query = {"$and": [query, {"$or": [{"ts": {beyond: ts}}, {"ts": ts, "_id": {beyond: last_id}}]}]}
         cursor = self.database.history.find(query).sort([("ts", order), ("_id", order)]).limit(count + 1)
-        docs = await cursor.to_list(length=count + 1)
+        return await self._page(await cursor.to_list(length=count + 1), count, backwards)
+
+    async def _page(self, docs: list[Json], count: int, backwards: bool) -> HistoryPage:
+        """The page of the first `count` of `docs` (read in paging order, one more to tell if more lie beyond)."""
         versions = await self._with_resources(docs[:count], None)
         return HistoryPage(versions[::-1] if backwards else versions, len(docs) > count)
 
