@@ -287,7 +287,7 @@ class ResourceStore:
 
         `anchor` is the (ts, _id) of a version already shown: the page holds the versions just
         older than it, or with `backwards` just newer. Appends never shift a page boundary.
-        Type and system pages are read through windows of time (`windows`), but with `at`.
+        Type and system pages are read through windows of time (`windows`), except with `at`.
         """
         if resource_id is None and at is None:
             fixed = {"t": resource_type} if resource_type else {}
