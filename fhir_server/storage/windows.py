@@ -3,10 +3,10 @@
 SecantusDB, the embedded database, reads a query's whole index range before it sorts and applies
 the limit, so `Patient/_history?_count=10` read as one query costs every version of every
 Patient (seconds at 100,000). Read instead window by window of `ts` from where the page starts
-(just past the previous page's last version, else now), each window
-one query on the (`t`, `ts`) or (`ts`) index with the page's order and the remaining limit, its
-width grown from what the last one found (`growth`), until the page is full or a window reaches
-the page's end (`_since` backwards, now forwards, where the last window is open-ended).
+(just past the previous page's last version, else now), each window one query on the (`t`,
+`ts`) or (`ts`) index with the page's order and the remaining limit, its width grown from what
+the last one found (`growth`), until the page is full or a window reaches the page's end
+(`_since` or 2000 backwards, now forwards), where the last window is open-ended.
 Windows are half-open in `ts`, so versions sharing a timestamp never straddle two; the versions
 sharing the previous page's last timestamp are read first, by `_id`. The queries stay flat
 (`{t, ts}`): any `$and`, `$or` or `$not` beside them makes SecantusDB read the whole range again,
