@@ -4,8 +4,8 @@ Every audited interaction leaves a compact record in the `audit_outbox` collecti
 - a write inserts it *inside its own transaction* (the store's side writes, see
   `capture.WriteTrail`), so a change never commits unaudited;
 - anything else (read, search, refusal, failure) hands it to `record()`, which returns once the
-  record is committed (a group commit shares one transaction among concurrent requests); only
-  then is the response sent.
+  record is committed (a group commit writes the records of concurrent requests with one
+  `insert_many`, no transaction: they are independent); only then is the response sent.
 
 The sealer (one task per process) turns outbox records into BALP AuditEvents: inside one
 transaction it takes a batch, chains the events (sequence, previous hash, own hash), appends
@@ -86,7 +86,8 @@ class AuditLog:
         self.retention = timedelta(days=retention_days) if retention_days is not None else None
         self.batch_size = batch_size
         self.interval = interval
-        self.outbox: GroupCommit[list[Json], None] = GroupCommit(database, self._insert_records)
+        # Records are independent: a batch is one insert_many, no transaction (one round trip).
+        self.outbox: GroupCommit[list[Json], None] = GroupCommit(database, self._insert_records, transactional=False)
         self.unwritten: list[Json] = []
         """Records that could not be written (fail-open only), retried by the sealer."""
         self.last_activity = 0.0
@@ -145,9 +146,15 @@ class AuditLog:
         return (moment - self.last_activity >= BUSY_WINDOW or self.backlog >= MAX_BACKLOG
                 or (self.oldest is not None and moment - self.oldest >= MAX_LAG))
 
-    async def _insert_records(self, session: Session, batches: list[list[Json]]) -> list[None]:
-        await self.database.collection(OUTBOX).insert_many([d for batch in batches for d in batch],
-                                                           session=session)
+    async def _insert_records(self, session: Session | None, batches: list[list[Json]]) -> list[None]:
+        try:
+            await self.database.collection(OUTBOX).insert_many([d for batch in batches for d in batch],
+                                                               ordered=False, session=session)
+        except BulkWriteError as error:
+            # The driver gave each record its _id on the first try: on the retry of a batch that
+            # failed part-way, a duplicate is a record that batch did write.
+            if not only_duplicate_keys(error):
+                raise
         return [None] * len(batches)
 
     async def _run(self) -> None:

@@ -6,7 +6,9 @@ fraction of 20 separate transactions. A flush starts as soon as a writer is idle
 request waits for nothing; under load, items arriving during a flush form the next batch.
 Up to `in_flight` batches are written at once: while one waits for the database (its inserts,
 its commit's sync to disk), the next is being staged and sent, instead of queueing behind it.
-If a batch fails, its items are retried one by one, so one bad item fails alone.
+If a batch fails, its items are retried one by one, so one bad item fails alone. Items that need
+no atomicity together (independent records written by one `insert_many`, itself one commit on
+SecantusDB) can skip the transaction (`transactional=False`): one round trip instead of two.
 """
 
 from __future__ import annotations
@@ -25,15 +27,16 @@ Result = TypeVar("Result")
 
 
 class GroupCommit(Generic[Item, Result]):
-    """Batches `submit`ted items into transactions running `write(session, items) -> results`,
-    at most `in_flight` transactions at a time."""
+    """Batches `submit`ted items into transactions running `write(session, items) -> results`
+    (with `transactional=False`, `write(None, items)`), at most `in_flight` batches at a time."""
 
-    def __init__(self, database: Database, write: Callable[[Session, list[Item]], Awaitable[list[Result]]],
-                 max_batch: int = 64, in_flight: int = 2) -> None:
+    def __init__(self, database: Database, write: Callable[[Session | None, list[Item]], Awaitable[list[Result]]],
+                 max_batch: int = 64, in_flight: int = 2, transactional: bool = True) -> None:
         self.database = database
         self.write = write
         self.max_batch = max_batch
         self.in_flight = in_flight
+        self.transactional = transactional
         self.pending: list[tuple[Item, asyncio.Future[Result]]] = []
         self.flushers: set[asyncio.Task[None]] = set()
 
@@ -63,7 +66,10 @@ class GroupCommit(Generic[Item, Result]):
     async def _commit(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         items = [item for item, _ in batch]
         try:
-            results = await self.database.transaction(lambda session: self.write(session, items))
+            if self.transactional:
+                results = await self.database.transaction(lambda session: self.write(session, items))
+            else:
+                results = await self.write(None, items)
         except Exception as error:
             if len(batch) == 1:
                 _settle(batch[0][1], error=error)
