@@ -9,6 +9,8 @@ its commit's sync to disk), the next is being staged and sent, instead of queuei
 If a batch fails, its items are retried one by one, so one bad item fails alone. Items that need
 no atomicity together (independent records written by one `insert_many`, itself one commit on
 SecantusDB) can skip the transaction (`transactional=False`): one round trip instead of two.
+Then a failed batch may have written some items before they are retried one by one, so `write`
+must count an item already stored as written (the audit outbox: a duplicate `_id`).
 """
 
 from __future__ import annotations
