@@ -11,8 +11,8 @@ alternating exposes both sides to the same load. Before each driver phase the se
 outbox is left to drain, so the sealing the HTTP phase caused does not slow the baseline down.
 The storage floor (`bench.floor`) then writes the documents the first `n` creates stored
 (Patients, history entries and, with audit on, their AuditEvents and chain links) again with the
-driver, in batches of 8 by 2 writers as the group commit does: create / floor is the server's own
-share of the ratio.
+driver, in batches of 8 by 2 writers as the group commit does: HTTP create / floor is the
+server's own share of the ratio.
 The last line is the HTTP/driver ratio of elapsed time (targets: reads <= 1.5x, creates <= 2.5x).
 """
 
@@ -30,6 +30,9 @@ from pymongo import AsyncMongoClient
 from bench.floor import Source, floor
 from bench.harness import Timing, audit_caught_up, live_server, timed
 from bench.http_client import RawHttpClient
+from fhir_server.audit.collections import CHAIN
+from fhir_server.audit.collections import RESOURCE_TYPE as AUDIT_TYPE
+from fhir_server.storage.database import HISTORY
 
 EXAMPLE = json.loads((Path(__file__).parent / "data" / "patient.json").read_text())
 
@@ -85,9 +88,9 @@ FLOOR_BATCH = 8
 
 def create_sources(n: int, audit: bool) -> list[Source]:
     """What `n` creates store: the Patients, their history entries, and their audit."""
-    stored = [Source("Patient", {}, n), Source("history", {"t": "Patient"}, n)]
+    stored = [Source("Patient", {}, n), Source(HISTORY, {"t": "Patient"}, n)]
     if audit:
-        stored += [Source("AuditEvent", {"res.action": "C"}, n), Source("audit_chain", {}, n)]
+        stored += [Source(AUDIT_TYPE, {"res.action": "C"}, n), Source(CHAIN, {}, n)]
     return stored
 
 

@@ -29,6 +29,9 @@ from bench.floor import Source, floor
 from bench.harness import Timing, audit_caught_up, live_server, timed
 from bench.http_client import RawHttpClient
 from bench.patient_bundles import patient_bundle
+from fhir_server.audit.collections import CHAIN
+from fhir_server.audit.collections import RESOURCE_TYPE as AUDIT_TYPE
+from fhir_server.storage.database import HISTORY
 
 HEADERS = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json",
            "Prefer": "return=minimal"}
@@ -98,8 +101,8 @@ async def main() -> None:
         driver = await driver_phase(server.mongodb_uri, server.database, bundles, args.concurrency)
         share = args.n / (args.n + len(warm_up))
         stored = [Source(name, {}, share=share) for name in sorted(
-            {e["resource"]["resourceType"] for b in bundles for e in b["entry"]} | {"history"}
-            | ({"AuditEvent", "audit_chain"} if args.audit == "on" else set()))]
+            {e["resource"]["resourceType"] for b in bundles for e in b["entry"]} | {HISTORY}
+            | ({AUDIT_TYPE, CHAIN} if args.audit == "on" else set()))]
         stored_floor = await floor(server.mongodb_uri, server.database, stored, args.n, args.concurrency,
                                    "floor (stored documents)")
     print(f"{args.n} Bundles, {resources} resources, concurrency {args.concurrency}, audit {args.audit}")

@@ -287,9 +287,10 @@ class ResourceStore:
 
         `anchor` is the (ts, _id) of a version already shown: the page holds the versions just
         older than it, or with `backwards` just newer. Appends never shift a page boundary.
-        Type and system pages are read through windows of time (`windows`), except with `at`.
+        Type and system pages are read through windows of time (`windows`), except with `at`
+        (and a backwards page without anchor, which the API never asks for).
         """
-        if resource_id is None and at is None:
+        if resource_id is None and at is None and (anchor or not backwards):
             fixed = {"t": resource_type} if resource_type else {}
             docs = await history_page(self.database.history, fixed, count + 1, descending=not backwards,
                                       anchor=anchor, since=since)

@@ -47,7 +47,8 @@ def growth(found: int, wanted: int) -> int:
 async def history_page(collection: AsyncCollection, fixed: Json, limit: int, *, descending: bool,
                        anchor: tuple[datetime, str] | None, since: datetime | None) -> list[Json]:
     """Up to `limit` entries matching `fixed` (`{}` or `{"t": type}`) in (`ts`, `_id`) order, from
-    just past `anchor` (the (ts, _id) of a version already shown), no older than `since`."""
+    just past `anchor` (the (ts, _id) of a version already shown), no older than `since`.
+    Ascending pages (`previous` links) always have an anchor."""
     order = -1 if descending else 1
     sort = [("ts", order), ("_id", order)]
     docs: list[Json] = []
@@ -56,21 +57,18 @@ async def history_page(collection: AsyncCollection, fixed: Json, limit: int, *, 
         edge, last_id = anchor
         ties = {**fixed, "ts": edge, "_id": {"$lt" if descending else "$gt": last_id}}
         docs = await collection.find(ties).sort(sort).limit(limit).to_list(None)
-    elif not descending:
-        edge = since or HORIZON
-    moment, width, first = now(), FIRST_WIDTH, not anchor
+    moment, width = now(), FIRST_WIDTH
     while len(docs) < limit:
         if descending:
             condition, edge, last = _older(edge, width, since, moment)
         else:
-            condition, edge, last = _newer(edge, width, moment, inclusive=first)  # type: ignore[arg-type]
+            condition, edge, last = _newer(edge, width, moment)  # type: ignore[arg-type]
         query = {**fixed, "ts": condition} if condition else fixed
         found = await collection.find(query).sort(sort).limit(limit - len(docs)).to_list(None)
         docs += found
         if last:
             break
         width *= growth(len(found), limit - len(docs))
-        first = False
     return docs
 
 
@@ -85,10 +83,10 @@ def _older(edge: datetime | None, width: timedelta, since: datetime | None, mome
     return {**upper, "$gt": _before(low)}, low, False
 
 
-def _newer(edge: datetime, width: timedelta, moment: datetime, *, inclusive: bool) -> tuple[Json, datetime, bool]:
-    """The window `(edge, edge + width]` (`[edge...` for the first of a page without anchor), its upper
-    end, and whether it is the last: it passes now (then open-ended)."""
-    lower = {"$gt": _before(edge) if inclusive else edge}
+def _newer(edge: datetime, width: timedelta, moment: datetime) -> tuple[Json, datetime, bool]:
+    """The window `(edge, edge + width]`, its upper end, and whether it is the last: it passes now
+    (then open-ended)."""
+    lower = {"$gt": edge}
     high = edge + width
     if high >= moment:
         return lower, high, True
