@@ -1,6 +1,8 @@
-"""GET /metadata, /healthz, /readyz and FHIR_BASE_URL."""
+"""GET /metadata, /healthz, /readyz, FHIR_BASE_URL, and what start-up leaves behind."""
 
 from __future__ import annotations
+
+import gc
 
 import httpx
 
@@ -36,3 +38,10 @@ def test_base_url_setting_is_used_in_locations_and_links(make_server) -> None:
     history = httpx.get(f"{live.url}/Patient/_history", auth=live.auth).json()
     assert all(link["url"].startswith(f"{base}/Patient/_history") for link in history["link"])
     assert httpx.get(f"{live.url}/metadata").json()["implementation"]["url"] == base
+
+
+def test_start_up_freezes_what_it_loaded(make_server) -> None:
+    """The definitions and registries loaded at start-up are left out of the collector's scans."""
+    live = make_server()
+    assert httpx.get(f"{live.url}/readyz").status_code == 200
+    assert gc.get_freeze_count() > 100_000
