@@ -12,12 +12,13 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from fhir_server.fhir.primitives import now
 from fhir_server.storage.windows import history_page
 from tests.conftest import LiveServer
 from tests.fhir_data import fhir_headers, patient, unique
+from tests.find_filters import FindFilters
 
 
 def _timestamps(moment: datetime) -> list[datetime]:
@@ -40,24 +41,9 @@ def _order(entry: dict) -> tuple[datetime, str]:
     return entry["ts"], entry["_id"]
 
 
-class _Finds(monitoring.CommandListener):
-    def __init__(self, collection: str) -> None:
-        self.collection, self.filters = collection, []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find" and event.command["find"] == self.collection:
-            self.filters.append(event.command["filter"])
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 async def _compare(mongodb_uri: str) -> list[dict]:
     name = unique("history_windows")
-    finds = _Finds(name)
+    finds = FindFilters(name)
     client: AsyncMongoClient = AsyncMongoClient(mongodb_uri, tz_aware=True, event_listeners=[finds])
     collection = client.fhir_windows_test[name]
     try:

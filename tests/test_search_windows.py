@@ -19,6 +19,7 @@ from fhir_server.search.runner import Hit, Runner, boundary
 from fhir_server.storage.codecs import TYPE_REGISTRY
 from fhir_server.storage.database import Database
 from tests.fhir_data import fhir_headers, patient, unique
+from tests.find_filters import FindFilters
 
 # Ties at the start of the range and exactly on the first window's end (a day later), a month
 # and years apart (the windows grow over the gaps), then one far out; one before the range.
@@ -170,23 +171,6 @@ def test_descending_instants_page_across_windows(client: httpx.Client) -> None:
     assert _paged(client, url) == later
 
 
-class _Finds(monitoring.CommandListener):
-    """The filters of the `find` commands a client sends."""
-
-    def __init__(self) -> None:
-        self.filters: list[dict] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find":
-            self.filters.append(event.command["filter"])
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 class _Monitored(Database):
     """The server's database, through a client that reports the commands it sends."""
 
@@ -199,7 +183,7 @@ async def _three_pages(uri: str, name: str, params: list[tuple[str, str]]) -> tu
     """The ids of a first page of 5, the next and the previous one again, and the filters each sent."""
     query = parse_query("Patient", params)
     fields = sort_fields(query.result.sort)
-    finds = _Finds()
+    finds = FindFilters()
     database = _Monitored(uri, name, finds)
     runner = Runner(database, None)
     filters = {"Patient": await runner.filter(compile_query(query))}
